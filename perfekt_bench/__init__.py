@@ -1,0 +1,29 @@
+"""perfekt-bench: a plugin-based benchmark for refining fast simulation.
+
+The public API lives here; everything else is an implementation detail.
+"""
+
+from .data import FeatureNames, Sample, Splits, Triplets
+from .errors import (
+    ConfigurationError,
+    DataError,
+    IncompatibleError,
+    PerfektBenchError,
+    UnknownNameError,
+)
+from .metric import Metric, MetricValue, batched
+from .plugins import PluginHost, hookimpl
+from .refiner import Refinement, Refiner
+from .registry import Registry
+from .runner import RunConfig, RunResult, run
+from .task import BUDGETS, EvaluationSettings, OmniscientColumn, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUDGETS", "ConfigurationError", "DataError", "EvaluationSettings", "FeatureNames",
+    "IncompatibleError", "Metric", "MetricValue", "OmniscientColumn", "PerfektBenchError",
+    "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample",
+    "Splits", "Task", "Triplets", "UnknownNameError", "__version__", "batched", "hookimpl",
+    "run",
+]

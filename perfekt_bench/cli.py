@@ -1,0 +1,150 @@
+"""The ``perfekt-bench`` command line.
+
+Heavy modules (torch, plugins' own dependencies) are imported only by the commands that need
+them, so ``--help`` and ``plugins`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ConfigurationError, PerfektBenchError
+
+BUDGET_HELP = "smoke (seconds, for tests), quick (default: minutes on a laptop CPU), paper"
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    params = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import default_host
+    from .report import table
+
+    host = default_host()
+    rows = host.catalogue()
+    if args.json:
+        print(json.dumps({"plugins": rows, "failures": [f.__dict__ for f in host.failures]},
+                         indent=2))
+        return 0
+    print(table(["kind", "name", "distribution", "version", "summary"],
+                [[r["kind"], r["name"], r["distribution"] or r["plugin"], r["version"] or "",
+                  r["summary"]] for r in rows]))
+    for failure in host.failures:
+        print(f"perfekt-bench: warning: plugin {failure.plugin!r} "
+              f"({failure.distribution or 'unknown distribution'}) failed to load: "
+              f"{failure.error}", file=sys.stderr)
+    return 0
+
+
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    from .cache import DataCache, data_key
+    from .plugins import default_host
+
+    task = default_host().task(args.task)
+    size = args.size or task.size_for(args.budget)
+    splits = task.load(size, args.seed, cache_dir=args.cache_dir, progress=not args.quiet)
+    folder = DataCache(args.cache_dir).path(task, data_key(task, size, args.seed))
+    print(f"task {task.name} v{task.version}: {size} objects (seed {args.seed}) → "
+          f"train {len(splits.train)}, validation {len(splits.validation)}, "
+          f"test {len(splits.test)}")
+    print(f"cached in {folder}")
+    print(json.dumps(task.data_card(), indent=2, default=str))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .report import metrics_table
+    from .runner import CANDIDATES, RunConfig, run
+
+    config = RunConfig(task=args.task, refiner=args.refiner, seed=args.seed, budget=args.budget,
+                       device=args.device, size=args.size, data_seed=args.data_seed,
+                       params=_parse_set(args.set), metrics=args.metric or None,
+                       results_dir=args.results_dir, cache_dir=args.cache_dir,
+                       json_path=args.json, progress=not args.quiet)
+    result = run(config)
+    print(f"\n{config.refiner} on {config.task} (seed {config.seed}, {config.budget} budget, "
+          f"{config.device}); reference: an independent fullsim sample")
+    print(metrics_table(result.metrics, CANDIDATES))
+    t = result.timings
+    print(f"\nfit {t['fit_seconds']:.1f} s; refine {t['refine_seconds_per_object'] * 1e6:.2f} µs "
+          f"per object batched, {t['refine_single_object_seconds'] * 1e3:.3f} ms for one object")
+    print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="perfekt-bench",
+        description="Benchmark methods that refine fast simulation towards full simulation.")
+    parser.add_argument("--version", action="version", version=f"perfekt-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plugins", aliases=["list"],
+                       help="list every task, refiner and metric and where it came from")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    data = sub.add_parser("data", help="generate or import task data")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    p = data_sub.add_parser("generate", help="generate a task's data once and cache it")
+    p.add_argument("--task", required=True)
+    p.add_argument("--size", type=int, help="number of objects (default: the budget's)")
+    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
+                   help=BUDGET_HELP)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_data_generate)
+
+    p = sub.add_parser("run", help="fit a refiner on a task and evaluate it")
+    p.add_argument("--task", required=True)
+    p.add_argument("--refiner", required=True)
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the task data (default 0)")
+    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
+                   help=BUDGET_HELP)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--size", type=int, help="number of objects (default: the budget's)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a refiner hyperparameter (repeatable; JSON values)")
+    p.add_argument("--metric", action="append", metavar="NAME",
+                   help="evaluate only these metrics (repeatable; default: all)")
+    p.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
+    p.add_argument("--results-dir", help="default: $PERFEKT_BENCH_RESULTS or ./results")
+    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PerfektBenchError as exc:
+        print(f"perfekt-bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("perfekt-bench: interrupted; nothing was written for this run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

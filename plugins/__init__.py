@@ -1,0 +1,1 @@
+"""The refiners and metrics shipped with perfekt-bench, registered through entry points."""

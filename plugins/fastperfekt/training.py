@@ -1,0 +1,233 @@
+"""The training loop shared by every refiner built on the Fast Perfekt network.
+
+After skorch: the loop lives here once, and a method differs only by small overridable
+pieces — :meth:`NetworkRefiner.training_loss` (what one step minimises),
+:meth:`NetworkRefiner.validation_losses` (what is tracked on validation data) and
+:meth:`NetworkRefiner.end_epoch` (schedules such as a stage switch).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perfekt_bench import Refinement, Refiner
+
+#: Fast Perfekt paper, Table 3 (analytic data set and collider application)
+PAPER_TABLE3 = {
+    "analytic": {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
+                 "patience": 10},
+    "jets": {"n_blocks": 5, "width": 512, "lr": 5e-5, "batch_size": 4096, "epochs": 1000,
+             "patience": None},
+}
+
+
+@dataclass(frozen=True)
+class Batch:
+    g: Any
+    x_fast: Any
+    x_full: Any
+
+
+class NetworkRefiner(Refiner):
+    """Base of the refiners that train the Fast Perfekt residual network.
+
+    Hyperparameters: ``n_blocks`` residual blocks of ``width`` nodes; Adam with learning rate
+    ``lr``; ``batch_size``; at most ``epochs`` epochs (``max_batches`` caps the batches per
+    epoch); early stopping after ``patience`` epochs without a better validation ``monitor``
+    value (``None``: no early stopping), restoring the best weights; ``seed``; ``device``.
+    """
+
+    needs_pairs = False
+    monitor = "val_loss"
+
+    def __init__(self, *, n_blocks: int = 2, width: int = 64, lr: float = 1e-4,
+                 batch_size: int = 2048, epochs: int = 100, patience: int | None = 10,
+                 max_batches: int | None = None, seed: int = 0, device: str = "cpu"):
+        self.n_blocks = n_blocks
+        self.width = width
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.max_batches = max_batches
+        self.seed = seed
+        self.device = device
+
+    # -- budgets ---------------------------------------------------------------------------
+
+    @classmethod
+    def defaults(cls, budget: str, task=None) -> dict[str, Any]:
+        """``paper``: Table 3 for the paper's tasks; ``quick``: the same network, fewer
+        epochs and a larger learning rate; ``smoke``: a tiny network for a few batches."""
+        paper = PAPER_TABLE3.get(getattr(task, "name", None), PAPER_TABLE3["analytic"])
+        if budget == "paper":
+            return dict(paper)
+        if budget == "quick":
+            return dict(paper) | {"lr": 1e-3, "epochs": 30, "patience": 5}
+        return {"n_blocks": 1, "width": 16, "lr": 1e-3, "batch_size": 256, "epochs": 2,
+                "patience": None, "max_batches": 8}
+
+    @classmethod
+    def tiny_params(cls) -> dict[str, Any]:
+        return cls.defaults("smoke")
+
+    @classmethod
+    def search_space(cls, trial) -> dict[str, Any]:
+        return {"lr": trial.suggest_float("lr", 1e-5, 1e-2, log=True),
+                "n_blocks": trial.suggest_int("n_blocks", 1, 6),
+                "width": trial.suggest_categorical("width", [32, 64, 128, 256, 512])}
+
+    # -- the pieces a method overrides -----------------------------------------------------
+
+    def setup(self, train_batch: Batch) -> None:
+        """Called once before training with the whole training set (on the device)."""
+
+    def training_loss(self, out, batch: Batch, epoch: int) -> tuple[Any, dict[str, float]]:
+        """The scalar to minimise for one batch, and the values to log for it."""
+        raise NotImplementedError
+
+    def validation_losses(self, out, batch: Batch) -> dict[str, float]:
+        """Quantities tracked on one validation batch; must contain ``loss``."""
+        loss, logs = self.training_loss(out, batch, epoch=-1)
+        return {"loss": float(loss)} | logs
+
+    def end_epoch(self, epoch: int, record: dict[str, float]) -> None:
+        """Called after each epoch's record was made (schedules, stage switches)."""
+
+    def parameter_groups(self, model) -> list[dict[str, Any]]:
+        """Optimiser parameter groups; extra trainable tensors (a Lagrange multiplier) go here."""
+        return [{"params": model.parameters(), "lr": self.lr}]
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def fit(self, train, validation, *, progress=False):
+        import torch
+        from tqdm.auto import tqdm
+
+        from .network import FastPerfektModel
+
+        device = torch.device(self.device)
+        tr = self._tensors(train, device)
+        va = self._tensors(validation, device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = FastPerfektModel(tr.g.shape[1], tr.x_fast.shape[1], self.n_blocks,
+                                     self.width)
+        model.set_scaling(tr.g.cpu(), tr.x_fast.cpu())
+        self.model_ = model.to(device)
+        self.history_: list[dict[str, float]] = []
+        self.setup(tr)
+        optimizer = torch.optim.Adam(self.parameter_groups(self.model_))
+        shuffle = torch.Generator().manual_seed(self.seed)
+        best, best_state, waited = math.inf, None, 0
+        epochs = tqdm(range(self.epochs), desc=f"fit {self.name}", disable=not progress,
+                      unit="epoch")
+        for epoch in epochs:
+            self.model_.train()
+            logs: list[dict[str, float]] = []
+            for index in self._batches(len(tr.x_fast), shuffle):
+                batch = Batch(tr.g[index], tr.x_fast[index], tr.x_full[index])
+                loss, log = self.training_loss(self.model_(batch.x_fast, batch.g), batch, epoch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                logs.append({"loss": float(loss)} | log)
+            record = {"epoch": epoch} | _mean(logs, "train_") | self._validate(va)
+            self.history_.append(record)
+            self.end_epoch(epoch, record)
+            epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items()
+                                if k in ("train_loss", "val_loss", "stage")})
+            value = record.get(self.monitor, math.nan)
+            if value < best:
+                best, waited = value, 0
+                best_state = copy.deepcopy(self.model_.state_dict())
+            else:
+                waited += 1
+            if self.patience is not None and waited >= self.patience:
+                break
+        if best_state is not None and self.patience is not None:
+            self.model_.load_state_dict(best_state)
+        return self
+
+    def _validate(self, va: Batch) -> dict[str, float]:
+        import torch
+
+        self.model_.eval()
+        logs = []
+        with torch.no_grad():
+            n = len(va.x_fast)
+            for start in range(0, n - self.batch_size + 1 if n >= self.batch_size else 1,
+                               self.batch_size):
+                index = slice(start, start + self.batch_size)
+                batch = Batch(va.g[index], va.x_fast[index], va.x_full[index])
+                logs.append(self.validation_losses(self.model_(batch.x_fast, batch.g), batch))
+        return _mean(logs, "val_")
+
+    def _batches(self, n: int, generator):
+        import torch
+
+        order = torch.randperm(n, generator=generator)
+        n_batches = max(n // self.batch_size, 1)
+        if self.max_batches is not None:
+            n_batches = min(n_batches, self.max_batches)
+        for b in range(n_batches):
+            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+
+    @staticmethod
+    def _tensors(triplets, device) -> Batch:
+        import torch
+
+        as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32),  # noqa: E731
+                                         device=device)
+        return Batch(as_t(triplets.g), as_t(triplets.x_fast), as_t(triplets.x_full))
+
+    # -- refining and persistence ----------------------------------------------------------
+
+    def refine(self, x_fast, g):
+        import torch
+
+        if not hasattr(self, "model_"):
+            raise RuntimeError(f"refiner {self.name!r} is not fitted: call fit() first")
+        device = torch.device(self.device)
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(x_fast), 65536):
+                xs = torch.as_tensor(np.asarray(x_fast[start:start + 65536], dtype=np.float32),
+                                     device=device)
+                gs = torch.as_tensor(np.asarray(g[start:start + 65536], dtype=np.float32),
+                                     device=device)
+                out.append(self.model_(xs, gs).cpu().numpy())
+        x = np.concatenate(out) if out else np.zeros_like(x_fast, dtype=np.float32)
+        return Refinement(x)
+
+    def _save_state(self, folder: Path) -> None:
+        import torch
+
+        state = {k: v.cpu() for k, v in self.model_.state_dict().items()}
+        torch.save({"state": state, "n_g": self.model_.g_mean.numel(),
+                    "n_x": self.model_.x_mean.numel()}, folder / "model.pt")
+        (folder / "history.json").write_text(json.dumps(self.history_, indent=1))
+
+    def _load_state(self, folder: Path) -> None:
+        import torch
+
+        from .network import FastPerfektModel
+
+        saved = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        model = FastPerfektModel(saved["n_g"], saved["n_x"], self.n_blocks, self.width)
+        model.load_state_dict(saved["state"])
+        self.model_ = model.to(self.device)
+        self.history_ = json.loads((folder / "history.json").read_text())
+
+
+def _mean(logs: list[dict[str, float]], prefix: str) -> dict[str, float]:
+    keys = logs[0].keys() if logs else ()
+    return {prefix + k: float(np.mean([log[k] for log in logs])) for k in keys}

@@ -1,0 +1,29 @@
+"""The identity refiner: fastsim as it is, the baseline every method must beat."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfekt_bench import Refinement, Refiner, hookimpl
+
+
+class IdentityRefiner(Refiner):
+    """Leaves fastsim unchanged: its numbers are the unrefined fastsim's exactly."""
+
+    name = "identity"
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu"):
+        self.seed = seed
+        self.device = device
+
+    def fit(self, train, validation, *, progress=False):
+        self.history_ = []
+        return self
+
+    def refine(self, x_fast, g):
+        return Refinement(np.array(x_fast, copy=True))
+
+
+@hookimpl
+def perfekt_bench_register_refiners(registry):
+    registry.add(IdentityRefiner)

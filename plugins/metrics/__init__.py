@@ -1,0 +1,19 @@
+"""Built-in metrics (Fast Perfekt paper, Sec. 2.2 and Tables 1–2), one plugin."""
+
+from perfekt_bench import hookimpl
+
+from .binned import Chi2PerNdof
+from .correlation import CorrelationDifference
+from .distribution import MMD, OmniscientMMD, UnbiasedMMD
+from .pairs import MeanSquaredError
+
+BUILTIN_METRICS = (MMD, UnbiasedMMD, OmniscientMMD, MeanSquaredError, Chi2PerNdof,
+                   CorrelationDifference)
+
+__all__ = [cls.__name__ for cls in BUILTIN_METRICS] + ["BUILTIN_METRICS"]
+
+
+@hookimpl
+def perfekt_bench_register_metrics(registry):
+    for cls in BUILTIN_METRICS:
+        registry.add(cls)

@@ -1,0 +1,1 @@
+"""The tasks shipped with perfekt-bench, registered through entry points."""
