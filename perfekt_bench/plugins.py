@@ -113,10 +113,9 @@ class PluginHost:
         hook = getattr(self.pm.hook, hook_name)
         for impl in reversed(hook.get_hookimpls()):
             name = impl.plugin_name
-            others = [p for n, p in self.pm.list_name_plugin() if n != name]
-            caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+            kwargs = {"registry": registry._from(self.origins.get(name, Origin(name)))}
             try:
-                caller(registry=registry._from(self.origins.get(name, Origin(name))))
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             except Exception as exc:
                 self.failures.append(PluginFailure(
                     name, self.origins.get(name, Origin(name)).distribution,

@@ -17,4 +17,4 @@ class MSERefiner(NetworkRefiner):
 
     def training_loss(self, out, batch, epoch):
         mse = ((out - batch.x_full) ** 2).sum(dim=1).mean()
-        return mse, {"mse": float(mse)}
+        return mse, {"mse": float(mse.detach())}

@@ -138,7 +138,7 @@ class NetworkRefiner(Refiner):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                logs.append({"loss": float(loss)} | log)
+                logs.append({"loss": float(loss.detach())} | log)
             record = {"epoch": epoch} | _mean(logs, "train_") | self._validate(va)
             self.history_.append(record)
             self.end_epoch(epoch, record)
@@ -162,10 +162,8 @@ class NetworkRefiner(Refiner):
         self.model_.eval()
         logs = []
         with torch.no_grad():
-            n = len(va.x_fast)
-            for start in range(0, n - self.batch_size + 1 if n >= self.batch_size else 1,
-                               self.batch_size):
-                index = slice(start, start + self.batch_size)
+            for b in range(max(len(va.x_fast) // self.batch_size, 1)):
+                index = slice(b * self.batch_size, (b + 1) * self.batch_size)
                 batch = Batch(va.g[index], va.x_fast[index], va.x_full[index])
                 logs.append(self.validation_losses(self.model_(batch.x_fast, batch.g), batch))
         return _mean(logs, "val_")

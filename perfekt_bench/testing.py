@@ -1,0 +1,280 @@
+"""Conformance suites for plugin authors (after scikit-learn's ``check_estimator`` and
+Optuna's shared storage tests).
+
+Subclass a suite in your own tests and override its one fixture::
+
+    from perfekt_bench.testing import RefinerTestCase
+
+    class TestMyRefiner(RefinerTestCase):
+        @pytest.fixture
+        def refiner(self):
+            return MyRefiner(**MyRefiner.tiny_params())
+
+Every built-in task, refiner and metric passes these same suites. They need ``pytest``.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .data import FeatureNames, Sample, Triplets
+from .metric import Metric, MetricValue
+from .refiner import Refiner
+from .task import BUDGETS, EvaluationSettings, OmniscientColumn, Task
+
+TOY_NAMES = FeatureNames(g=("g0", "g1"), x=("x0", "x1"), h=("h0",))
+
+
+def make_triplets(n: int = 1024, seed: int = 0, *, paired: bool = True,
+                  shift: float = 0.5) -> Triplets:
+    """Small correlated Gaussian triplets for conformance tests (not a physics task).
+
+    fullsim = g + noise; fastsim = g + wider noise + ``shift``; the hidden feature is
+    correlated with g and x.
+    """
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=(n, 2))
+    x_full = g + 0.3 * rng.normal(size=(n, 2))
+    x_fast = g + 0.5 * rng.normal(size=(n, 2)) + shift
+    h_full = (g[:, :1] + 0.2 * rng.normal(size=(n, 1)))
+    h_fast = (g[:, :1] + 0.2 * rng.normal(size=(n, 1)))
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731
+    return Triplets(f32(g), f32(x_fast), f32(x_full), f32(h_fast), f32(h_full), TOY_NAMES,
+                    paired=paired, source=f"toy triplets (seed {seed})")
+
+
+def toy_settings(batch_size: int = 256) -> EvaluationSettings:
+    """Evaluation settings that fit :func:`make_triplets`."""
+    edges = tuple(np.linspace(-4, 4, 41).tolist())
+    return EvaluationSettings(
+        batch_size=batch_size, mmd_bandwidths=(1.0, 1.0),
+        omniscient=(OmniscientColumn("g", "g0", 1.0), OmniscientColumn("x", "x0", 1.0),
+                    OmniscientColumn("x", "x1", 1.0), OmniscientColumn("h", "h0", 1.0)),
+        chi2_bins=(edges, edges), primary_metric="mmd")
+
+
+class _FakeTrial:
+    """Answers Optuna's ``suggest_*`` calls with the lower end of each range."""
+
+    def __init__(self):
+        self.asked: dict[str, Any] = {}
+
+    def suggest_float(self, name, low, high, **kw):
+        assert low <= high, f"{name}: empty range [{low}, {high}]"
+        self.asked[name] = low
+        return low
+
+    def suggest_int(self, name, low, high, **kw):
+        assert low <= high, f"{name}: empty range [{low}, {high}]"
+        self.asked[name] = low
+        return low
+
+    def suggest_categorical(self, name, choices):
+        assert len(choices) > 0, f"{name}: no choices"
+        self.asked[name] = choices[0]
+        return choices[0]
+
+
+class RefinerTestCase:
+    """The contract of :class:`perfekt_bench.Refiner`. Override the ``refiner`` fixture:
+    return an unfitted instance with settings small enough to fit in about a second."""
+
+    @pytest.fixture
+    def refiner(self) -> Refiner:
+        raise NotImplementedError("override the 'refiner' fixture")
+
+    @pytest.fixture
+    def data(self) -> tuple[Triplets, Triplets]:
+        return make_triplets(1024, seed=1), make_triplets(512, seed=2)
+
+    def _clone(self, refiner: Refiner) -> Refiner:
+        return type(refiner)(**refiner.get_params())
+
+    def test_declares_itself(self, refiner):
+        cls = type(refiner)
+        assert isinstance(cls.name, str) and cls.name
+        assert isinstance(cls.needs_pairs, bool)
+        assert isinstance(cls.outputs_weights, bool)
+        assert {"seed", "device"} <= set(cls.param_names())
+
+    def test_params_round_trip_through_constructor(self, refiner):
+        params = refiner.get_params()
+        assert self._clone(refiner).get_params() == params
+
+    def test_budget_defaults_are_hyperparameters(self, refiner):
+        for budget in BUDGETS:
+            unknown = set(type(refiner).defaults(budget)) - set(type(refiner).param_names())
+            assert not unknown, f"defaults({budget!r}) names unknown hyperparameters {unknown}"
+
+    def test_search_space_suggests_hyperparameters(self, refiner):
+        trial = _FakeTrial()
+        suggested = type(refiner).search_space(trial)
+        assert set(suggested) <= set(type(refiner).param_names())
+        self._clone(refiner).set_params(**suggested)
+
+    def test_fit_returns_self_and_keeps_params(self, refiner, data):
+        before = refiner.get_params()
+        assert refiner.fit(*data) is refiner
+        assert refiner.get_params() == before
+        assert isinstance(refiner.history_, list)
+        assert all(isinstance(record, dict) for record in refiner.history_)
+
+    def test_refine_output(self, refiner, data):
+        train, validation = data
+        refiner.fit(train, validation)
+        out = refiner.refine(validation.x_fast, validation.g)
+        assert out.x.shape == validation.x_fast.shape
+        assert np.isfinite(out.x).all()
+        if type(refiner).outputs_weights:
+            assert out.weight is not None and out.weight.shape == (len(validation),)
+            assert np.isfinite(out.weight).all() and (out.weight >= 0).all()
+        one = refiner.refine(validation.x_fast[:1], validation.g[:1])
+        np.testing.assert_allclose(one.x, out.x[:1], rtol=1e-5, atol=1e-6)
+
+    def test_same_seed_same_result(self, refiner, data):
+        train, validation = data
+        first = self._clone(refiner).fit(train, validation).refine(validation.x_fast,
+                                                                   validation.g)
+        second = self._clone(refiner).fit(train, validation).refine(validation.x_fast,
+                                                                    validation.g)
+        np.testing.assert_array_equal(first.x, second.x)
+        if first.weight is not None:
+            np.testing.assert_array_equal(first.weight, second.weight)
+
+    def test_save_and_load(self, refiner, data, tmp_path):
+        train, validation = data
+        refiner.fit(train, validation)
+        refiner.save(tmp_path / "model")
+        loaded = type(refiner).load(tmp_path / "model")
+        assert loaded.get_params() == refiner.get_params()
+        np.testing.assert_array_equal(loaded.refine(validation.x_fast, validation.g).x,
+                                      refiner.refine(validation.x_fast, validation.g).x)
+
+    def test_pickles(self, refiner, data):
+        train, validation = data
+        refiner.fit(train, validation)
+        clone = pickle.loads(pickle.dumps(refiner))
+        np.testing.assert_array_equal(clone.refine(validation.x_fast, validation.g).x,
+                                      refiner.refine(validation.x_fast, validation.g).x)
+
+
+class TaskTestCase:
+    """The contract of :class:`perfekt_bench.Task`. Override the ``task`` fixture (and
+    ``size`` for a task that needs more objects to fill its splits)."""
+
+    @pytest.fixture
+    def task(self) -> Task:
+        raise NotImplementedError("override the 'task' fixture")
+
+    @pytest.fixture
+    def size(self) -> int:
+        return 2000
+
+    def test_declares_itself(self, task):
+        assert isinstance(task.name, str) and task.name
+        assert isinstance(task.paired, bool)
+        assert set(BUDGETS) <= set(task.sizes)
+        card = task.data_card()
+        assert card["name"] == task.name and card["version"] == task.version
+
+    def test_splits(self, task, size, tmp_path):
+        splits = task.load(size, seed=0, cache_dir=tmp_path)
+        parts = (splits.train, splits.validation, splits.test)
+        assert sum(len(p) for p in parts) == size
+        for part, fraction in zip(parts, task.split_fractions, strict=True):
+            assert abs(len(part) - fraction * size) <= 1
+            assert part.names == task.feature_names
+            assert part.paired == task.paired
+            for group in ("g", "x_fast", "x_full", "h_fast", "h_full"):
+                assert getattr(part, group).dtype == np.float32
+                assert np.isfinite(getattr(part, group)).all()
+
+    def test_deterministic_and_cached(self, task, size, tmp_path):
+        first = task.load(size, seed=0, cache_dir=tmp_path / "a")
+        second = task.load(size, seed=0, cache_dir=tmp_path / "b")
+        cached = task.load(size, seed=0, cache_dir=tmp_path / "a")
+        for other in (second, cached):
+            np.testing.assert_array_equal(first.test.x_fast, other.test.x_fast)
+            np.testing.assert_array_equal(first.train.x_full, other.train.x_full)
+        assert first.key == second.key
+
+    def test_seed_changes_data(self, task, size, tmp_path):
+        a = task.load(size, seed=0, cache_dir=tmp_path)
+        b = task.load(size, seed=1, cache_dir=tmp_path)
+        assert a.key != b.key
+        assert not np.array_equal(a.train.x_fast, b.train.x_fast)
+
+    def test_evaluation_settings_fit_the_features(self, task):
+        settings = task.evaluation()
+        names = task.feature_names
+        assert settings.batch_size > 0
+        assert len(settings.mmd_bandwidths) == len(names.x)
+        assert all(b > 0 for b in settings.mmd_bandwidths)
+        assert len(settings.chi2_bins) == len(names.x)
+        for edges in settings.chi2_bins:
+            assert len(edges) >= 2 and np.all(np.diff(edges) > 0)
+        for col in settings.omniscient:
+            assert col.name in names.of_group(col.group), col
+            assert col.bandwidth > 0 and col.transform in (None, "log10")
+
+
+class MetricTestCase:
+    """The contract of :class:`perfekt_bench.Metric`. Override the ``metric`` fixture."""
+
+    @pytest.fixture
+    def metric(self) -> Metric:
+        raise NotImplementedError("override the 'metric' fixture")
+
+    @pytest.fixture
+    def settings(self) -> EvaluationSettings:
+        return toy_settings()
+
+    @pytest.fixture
+    def samples(self) -> dict[str, Sample]:
+        """fullsim reference, an independent fullsim sample, fastsim and its paired target."""
+        ref = make_triplets(1024, seed=10)
+        other = make_triplets(1024, seed=11)
+        return {"reference": ref.full, "same": other.full, "fast": other.fast,
+                "target": other.full}
+
+    def _compute(self, metric, candidate, samples, settings, target=None) -> MetricValue:
+        value = metric.compute(candidate, samples["reference"], settings=settings,
+                               target=target)
+        assert isinstance(value, MetricValue)
+        return value
+
+    def test_declares_itself(self, metric):
+        assert isinstance(metric.name, str) and metric.name
+        assert isinstance(metric.lower_is_better, bool)
+        assert isinstance(metric.needs_pairs, bool)
+
+    def test_value_and_error(self, metric, samples, settings):
+        value = self._compute(metric, samples["fast"], samples, settings, samples["target"])
+        assert math.isfinite(value.value)
+        assert math.isnan(value.error) or value.error >= 0
+
+    def test_fastsim_is_worse_than_fullsim(self, metric, samples, settings):
+        fast = self._compute(metric, samples["fast"], samples, settings, samples["target"])
+        if metric.needs_pairs:
+            full = self._compute(metric, samples["target"], samples, settings,
+                                 samples["target"])
+        else:
+            full = self._compute(metric, samples["same"], samples, settings)
+        worse = fast.value > full.value if metric.lower_is_better else fast.value < full.value
+        assert worse, f"fastsim {fast} should be worse than fullsim {full}"
+
+    def test_deterministic(self, metric, samples, settings):
+        a = self._compute(metric, samples["fast"], samples, settings, samples["target"])
+        b = self._compute(metric, samples["fast"], samples, settings, samples["target"])
+        assert a == b or (math.isnan(a.error) and a.value == b.value)
+
+    def test_pairs_needed_and_absent(self, metric, samples, settings):
+        if not metric.needs_pairs:
+            pytest.skip("metric does not need pairs")
+        assert metric.compute(samples["fast"], samples["reference"], settings=settings,
+                              target=None) is None

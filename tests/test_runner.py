@@ -1,0 +1,132 @@
+"""``run``: what it measures, what it writes, and what it refuses."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfekt_bench import (
+    ConfigurationError,
+    DataError,
+    IncompatibleError,
+    PluginHost,
+    RunConfig,
+    run,
+)
+from perfekt_bench.results import ResultsStore
+
+from plugin_fixtures import toy_plugin
+
+
+@pytest.fixture
+def toy_host():
+    return PluginHost(plugins=[("toy", toy_plugin())])
+
+
+def smoke(task="analytic", refiner="identity", **kw):
+    return RunConfig(task, refiner, budget="smoke", progress=False, latency_repeats=5, **kw)
+
+
+def test_identity_refined_equals_fastsim_exactly(tmp_path):
+    result = run(smoke(json_path=str(tmp_path / "out.json")))
+    assert set(result.metrics) == {"mmd", "mmd_u", "omniscient_mmd", "mse", "chi2_ndof",
+                                   "corr_diff"}
+    for name, per in result.metrics.items():
+        assert per["refined"] == per["fastsim"], name
+    assert "mse" not in result.metrics["mse"].keys() - {"fastsim", "refined"}
+    assert "fullsim" not in result.metrics["mse"]  # the floor has no paired partner
+
+
+def test_json_schema(tmp_path):
+    path = tmp_path / "out.json"
+    result = run(smoke(json_path=str(path)))
+    doc = json.loads(path.read_text())
+    assert {doc["task"], doc["refiner"], doc["seed"], doc["budget"]} == {
+        "analytic", "identity", 0, "smoke"}
+    assert set(doc["metrics"]["mmd"]) == {"fastsim", "refined", "fullsim"}
+    assert set(doc["metrics"]["mmd"]["fastsim"]) == {"value", "error"}
+    assert {"fit_seconds", "refine_seconds_per_object"} <= set(doc["timings"])
+    assert doc["run_dir"] == str(result.run_dir)
+
+
+def test_store_rows_and_run_folder(tmp_path):
+    result = run(smoke(refiner="mse", results_dir=str(tmp_path / "res")))
+    rows = ResultsStore(tmp_path / "res").read()
+    # 6 metrics × 3 candidates, less the floor's MSE
+    assert len(rows) == 17
+    assert set(rows["candidate"]) == {"fastsim", "refined", "fullsim"}
+    for column in ("run_id", "task", "refiner", "metric", "value", "error", "fit_seconds",
+                   "refine_seconds_per_object", "package_version", "git_revision",
+                   "torch_version", "device", "host", "timestamp", "p_lr", "p_width"):
+        assert column in rows.columns, column
+    assert (rows["p_width"] == 16).all()
+    files = {p.name for p in result.run_dir.iterdir()}
+    assert {"config.json", "result.json", "history.csv", "model"} <= files
+    history = pd.read_csv(result.run_dir / "history.csv")
+    assert {"epoch", "train_loss", "val_loss"} <= set(history.columns)
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["params"]["width"] == 16 and config["budget"] == "smoke"
+
+
+def test_same_seed_same_numbers():
+    a = run(smoke(refiner="mse", metrics=["mmd", "mse"]))
+    b = run(smoke(refiner="mse", metrics=["mmd", "mse"]))
+    c = run(smoke(refiner="mse", metrics=["mmd", "mse"], seed=1))
+    assert a.metrics == b.metrics
+    assert a.metrics["mmd"]["refined"] != c.metrics["mmd"]["refined"]
+
+
+def test_hyperparameter_override_and_unknown_one():
+    result = run(smoke(refiner="mse", params={"width": 8}, metrics=["mse"]))
+    assert result.params["width"] == 8
+    with pytest.raises(ConfigurationError, match="has no hyperparameter 'widht'.*width"):
+        run(smoke(refiner="mse", params={"widht": 8}))
+
+
+def test_third_party_metric_and_task_are_evaluated(toy_host):
+    result = run(smoke(task="toy", metrics=["mean_shift", "mmd"]), host=toy_host)
+    assert result.metrics["mean_shift"]["fastsim"].value > 0.3  # the toy shifts x by 0.5
+    assert result.metrics["mean_shift"]["fullsim"].value < 0.1
+
+
+def test_pairs_needed_fails_before_training_and_writes_nothing(toy_host, tmp_path):
+    with pytest.raises(IncompatibleError, match="needs paired"):
+        run(smoke(task="toy-unpaired", refiner="mse", results_dir=str(tmp_path / "res")),
+            host=toy_host)
+    assert not (tmp_path / "res").exists()
+
+
+def test_nan_in_task_data_names_column_and_count(toy_host):
+    with pytest.raises(DataError, match=r"x_fast\.x1: 3 NaN and 0 infinite"):
+        run(smoke(task="toy-nan"), host=toy_host)
+
+
+def test_failed_fit_writes_nothing(toy_host, tmp_path):
+    with pytest.raises(RuntimeError, match="diverged"):
+        run(smoke(task="toy", refiner="exploding", results_dir=str(tmp_path / "res")),
+            host=toy_host)
+    assert not (tmp_path / "res").exists()
+
+
+def test_cuda_without_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigurationError, match="sees no CUDA device"):
+        run(smoke(device="cuda"))
+
+
+def test_unknown_budget():
+    with pytest.raises(ConfigurationError, match="smoke, quick, paper"):
+        run(RunConfig("analytic", "identity", budget="huge", progress=False))
+
+
+def test_timings_are_recorded():
+    result = run(smoke(refiner="mse", metrics=["mse"]))
+    t = result.timings
+    assert t["fit_seconds"] > 0 and t["refine_seconds_per_object"] > 0
+    assert t["refine_single_object_seconds"] > 0 and not math.isnan(t["fit_seconds"])
+    assert np.isfinite(list(t.values())).all()
