@@ -205,7 +205,8 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     run_dir = root / "runs" / run_id
     result = RunResult(run_id, config, params, values, timings, run_dir, splits.key,
                        provenance(config.device))
-    _write(result, refiner, task, len(splits.train), len(candidates["fastsim"]))
+    _write(result, refiner, task, len(splits.train), len(candidates["fastsim"]), candidates,
+           reference)
     try:
         host.run_finished(result)
     except Exception as exc:  # a plugin's hook must not lose a finished run
@@ -213,7 +214,31 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     return result
 
 
-def _write(result: RunResult, refiner: Refiner, task: Task, n_train: int, n_eval: int) -> None:
+def evaluation_table(candidates: dict[str, Sample], reference: Sample):
+    """The evaluated samples, for figures: one row per object of half A (fastsim, refined,
+    fullsim; hidden and conditioning columns) and, in ``reference.*`` columns, half B."""
+    import pandas as pd
+
+    columns: dict[str, np.ndarray] = {}
+    a = candidates["fastsim"]
+    for group, arr in (("g", a.g), ("h_fast", a.h), ("h_full", candidates["fullsim"].h)):
+        for j, name in enumerate(a.names.of_group(group)):
+            columns[f"{group}.{name}"] = arr[:, j]
+    for cand in CANDIDATES:
+        for j, name in enumerate(a.names.x):
+            columns[f"{cand}.{name}"] = candidates[cand].x[:, j]
+    weight = candidates["refined"].weight
+    columns["refined.weight"] = np.ones(len(a), np.float32) if weight is None else weight
+    n = min(len(a), len(reference))
+    table = pd.DataFrame({k: v[:n] for k, v in columns.items()})
+    for group, arr in (("x", reference.x), ("h", reference.h), ("g", reference.g)):
+        for j, name in enumerate(reference.names.of_group(group)):
+            table[f"reference.{group}.{name}"] = arr[:n, j]
+    return table
+
+
+def _write(result: RunResult, refiner: Refiner, task: Task, n_train: int, n_eval: int,
+           candidates: dict[str, Sample], reference: Sample) -> None:
     config = result.config
     run_dir = result.run_dir
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -230,6 +255,8 @@ def _write(result: RunResult, refiner: Refiner, task: Task, n_train: int, n_eval
                                      "provenance": result.provenance}
         atomic_write_json(tmp / "config.json", resolved)
         atomic_write_json(tmp / "result.json", result.to_json())
+        evaluation_table(candidates, reference).to_parquet(tmp / "evaluation.parquet",
+                                                           index=False)
         tmp.rename(run_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -63,7 +63,7 @@ def test_store_rows_and_run_folder(tmp_path):
         assert column in rows.columns, column
     assert (rows["p_width"] == 16).all()
     files = {p.name for p in result.run_dir.iterdir()}
-    assert {"config.json", "result.json", "history.csv", "model"} <= files
+    assert {"config.json", "result.json", "history.csv", "model", "evaluation.parquet"} <= files
     history = pd.read_csv(result.run_dir / "history.csv")
     assert {"epoch", "train_loss", "val_loss"} <= set(history.columns)
     config = json.loads((result.run_dir / "config.json").read_text())
