@@ -46,9 +46,19 @@ class Refiner(abc.ABC):
 
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
+        """Hyperparameter names: the keyword arguments of ``__init__``, following ``**kwargs``
+        up the class hierarchy (a subclass adds its own and passes the rest to ``super``)."""
         kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds]
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass) or klass is Refiner:
+                continue
+            params = inspect.signature(vars(klass)["__init__"]).parameters.values()
+            names += [p.name for p in params
+                      if p.name != "self" and p.kind in kinds and p.name not in names]
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+                break
+        return names
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.param_names()}

@@ -2,12 +2,22 @@
 
 from perfekt_bench import hookimpl
 
-from .refiners import MSERefiner
+from .refiners import (
+    CMSMDMMRefiner,
+    HuberMMDRefiner,
+    MSERefiner,
+    OneStageRefiner,
+    TwoStageRefiner,
+)
 from .training import NetworkRefiner
 
-__all__ = ["MSERefiner", "NetworkRefiner"]
+BUILTIN_REFINERS = (MSERefiner, OneStageRefiner, TwoStageRefiner, HuberMMDRefiner,
+                    CMSMDMMRefiner)
+
+__all__ = [cls.__name__ for cls in BUILTIN_REFINERS] + ["BUILTIN_REFINERS", "NetworkRefiner"]
 
 
 @hookimpl
 def perfekt_bench_register_refiners(registry):
-    registry.add(MSERefiner)
+    for cls in BUILTIN_REFINERS:
+        registry.add(cls)

@@ -98,8 +98,27 @@ class NetworkRefiner(Refiner):
         loss, logs = self.training_loss(out, batch, epoch=-1)
         return {"loss": float(loss)} | logs
 
-    def end_epoch(self, epoch: int, record: dict[str, float]) -> None:
-        """Called after each epoch's record was made (schedules, stage switches)."""
+    def end_epoch(self, epoch: int, record: dict[str, float]) -> bool:
+        """Called after each epoch's record was made; return True to end the current phase
+        now (as a plateau would), e.g. for a stage switch by a rule of its own."""
+        return False
+
+    def on_plateau(self, epoch: int) -> bool:
+        """Called when a phase ends (no improvement for ``current_patience()`` epochs, or
+        :meth:`end_epoch` asked for it), after the best weights were restored. Return True to
+        train on in a new phase with fresh early stopping (a stage switch), False to stop."""
+        return False
+
+    def current_patience(self) -> int | None:
+        """Early-stopping patience of the current phase."""
+        return self.patience
+
+    def max_epochs(self) -> int:
+        """Upper bound on epochs over all phases."""
+        return self.epochs
+
+    def after_backward(self) -> None:
+        """Called between ``backward()`` and the optimiser step (e.g. for gradient ascent)."""
 
     def parameter_groups(self, model) -> list[dict[str, Any]]:
         """Optimiser parameter groups; extra trainable tensors (a Lagrange multiplier) go here."""
@@ -127,7 +146,7 @@ class NetworkRefiner(Refiner):
         optimizer = torch.optim.Adam(self.parameter_groups(self.model_))
         shuffle = torch.Generator().manual_seed(self.seed)
         best, best_state, waited = math.inf, None, 0
-        epochs = tqdm(range(self.epochs), desc=f"fit {self.name}", disable=not progress,
+        epochs = tqdm(range(self.max_epochs()), desc=f"fit {self.name}", disable=not progress,
                       unit="epoch")
         for epoch in epochs:
             self.model_.train()
@@ -137,22 +156,28 @@ class NetworkRefiner(Refiner):
                 loss, log = self.training_loss(self.model_(batch.x_fast, batch.g), batch, epoch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                self.after_backward()
                 optimizer.step()
                 logs.append({"loss": float(loss.detach())} | log)
             record = {"epoch": epoch} | _mean(logs, "train_") | self._validate(va)
             self.history_.append(record)
-            self.end_epoch(epoch, record)
             epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items()
-                                if k in ("train_loss", "val_loss", "stage")})
+                                if k in ("train_loss", "val_loss", "stage", "lambda")})
             value = record.get(self.monitor, math.nan)
             if value < best:
                 best, waited = value, 0
                 best_state = copy.deepcopy(self.model_.state_dict())
             else:
                 waited += 1
-            if self.patience is not None and waited >= self.patience:
-                break
-        if best_state is not None and self.patience is not None:
+            patience = self.current_patience()
+            ended = self.end_epoch(epoch, record)
+            if ended or (patience is not None and waited >= patience):
+                if best_state is not None and patience is not None:
+                    self.model_.load_state_dict(best_state)
+                if not self.on_plateau(epoch):
+                    return self
+                best, best_state, waited = math.inf, None, 0
+        if best_state is not None and self.current_patience() is not None:
             self.model_.load_state_dict(best_state)
         return self
 
