@@ -38,6 +38,8 @@ class Metric(abc.ABC):
     lower_is_better: ClassVar[bool] = True
     needs_pairs: ClassVar[bool] = False
     needs_hidden: ClassVar[bool] = False
+    #: False for a metric of the candidate alone (e.g. its weights), not of its distance to fullsim
+    measures_distance: ClassVar[bool] = True
 
     def applies_to(self, task: Task) -> bool:
         """Whether this metric can be measured on ``task`` at all."""

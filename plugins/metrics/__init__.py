@@ -6,9 +6,10 @@ from .binned import Chi2PerNdof
 from .correlation import CorrelationDifference
 from .distribution import MMD, OmniscientMMD, UnbiasedMMD
 from .pairs import MeanSquaredError
+from .weights import EffectiveSampleSize
 
 BUILTIN_METRICS = (MMD, UnbiasedMMD, OmniscientMMD, MeanSquaredError, Chi2PerNdof,
-                   CorrelationDifference)
+                   CorrelationDifference, EffectiveSampleSize)
 
 __all__ = [cls.__name__ for cls in BUILTIN_METRICS] + ["BUILTIN_METRICS"]
 
