@@ -46,6 +46,7 @@ class RunConfig:
     json_path: str | None = None
     progress: bool = True
     latency_repeats: int = 100
+    command: str | None = None
 
 
 @dataclass
@@ -113,7 +114,8 @@ def evaluation_candidates(test: Triplets, refined_x: np.ndarray,
     """
     half = len(test) // 2
     a, b = test.rows(slice(0, half)), test.rows(slice(half, 2 * half))
-    refined = Sample(a.g, refined_x[:half], a.h_fast, a.names, refined_weight)
+    weight = None if refined_weight is None else refined_weight[:half]
+    refined = Sample(a.g, refined_x[:half], a.h_fast, a.names, weight)
     candidates = {"fastsim": a.fast, "refined": refined, "fullsim": a.full}
     targets = {"fastsim": a.full, "refined": a.full, "fullsim": None}
     return candidates, targets, b.full
@@ -265,7 +267,7 @@ def _write(result: RunResult, refiner: Refiner, task: Task, n_train: int, n_eval
     identity = {"run_id": result.run_id, "task": config.task, "task_version": task.version,
                 "data_key": result.data_key, "refiner": config.refiner, "seed": config.seed,
                 "data_seed": config.data_seed, "budget": config.budget, "n_train": n_train,
-                "n_eval": n_eval, "status": "ok"}
+                "n_eval": n_eval, "status": "ok", "command": config.command}
     for metric_name, per in result.metrics.items():
         for candidate, value in per.items():
             rows.append(identity | {"metric": metric_name, "candidate": candidate,

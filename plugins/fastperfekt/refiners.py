@@ -9,8 +9,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .losses import MDMMConstraint, cms_mmd, huber, mean_squared_error
 from .training import NetworkRefiner
+
+
+def _losses():
+    """The loss module, imported on first use: it needs torch, and plugin modules are
+    imported by every command, ``--help`` included."""
+    from . import losses
+
+    return losses
 
 
 class MSERefiner(NetworkRefiner):
@@ -24,7 +31,7 @@ class MSERefiner(NetworkRefiner):
     needs_pairs = True
 
     def training_loss(self, out, batch, epoch):
-        mse = mean_squared_error(out, batch.x_full)
+        mse = _losses().mean_squared_error(out, batch.x_full)
         return mse, {"mse": float(mse.detach())}
 
 
@@ -72,7 +79,8 @@ class OneStageRefiner(_MedianBandwidths, NetworkRefiner):
 
     def validation_losses(self, out, batch):
         mmd_b = float(self.mmd(out, batch.x_full))
-        return {"loss": mmd_b, "mmd": mmd_b, "mse": float(mean_squared_error(out, batch.x_full))}
+        mse = _losses().mean_squared_error(out, batch.x_full)
+        return {"loss": mmd_b, "mmd": mmd_b, "mse": float(mse)}
 
 
 class TwoStageRefiner(_MedianBandwidths, NetworkRefiner):
@@ -127,7 +135,7 @@ class TwoStageRefiner(_MedianBandwidths, NetworkRefiner):
             raise ConfigurationError(f"switch must be 'early_stopping' or 'sign_changes', "
                                      f"got {self.switch!r}")
         super().setup(train)
-        self.constraint_ = MDMMConstraint(self.epsilon, self.damping, self.lambda_init,
+        self.constraint_ = _losses().MDMMConstraint(self.epsilon, self.damping, self.lambda_init,
                                           self.mmd_scale).to(train.x_fast.device)
         self.stage_, self.stage_epochs_, self.switch_epoch_ = 1, 0, None
         self._last_sign, self._flips = 0.0, 0
@@ -144,13 +152,13 @@ class TwoStageRefiner(_MedianBandwidths, NetworkRefiner):
         if self.stage_ == 2:
             loss = self.mmd(out, batch.x_full)
             return loss, {"mmd": float(loss.detach())}
-        mse = mean_squared_error(out, batch.x_full)
+        mse = _losses().mean_squared_error(out, batch.x_full)
         mmd_u = self.mmd(out, batch.x_full, unbiased=True)
         loss = mse + self.constraint_.penalty(mmd_u)
         return loss, {"mse": float(mse.detach()), "mmd_u": float(mmd_u.detach())}
 
     def validation_losses(self, out, batch):
-        mse = mean_squared_error(out, batch.x_full)
+        mse = _losses().mean_squared_error(out, batch.x_full)
         mmd_u = self.mmd(out, batch.x_full, unbiased=True)
         mmd_b = self.mmd(out, batch.x_full)
         loss = mse + self.constraint_.penalty(mmd_u) if self.stage_ == 1 else mmd_b
@@ -194,7 +202,8 @@ class HuberMMDRefiner(NetworkRefiner):
     needs_pairs = True
 
     def training_loss(self, out, batch, epoch):
-        h, m = huber(out, batch.x_full), cms_mmd(out, batch.x_full, batch.g)
+        losses = _losses()
+        h, m = losses.huber(out, batch.x_full), losses.cms_mmd(out, batch.x_full, batch.g)
         return h + m, {"huber": float(h.detach()), "mmd": float(m.detach())}
 
 
@@ -223,7 +232,7 @@ class CMSMDMMRefiner(NetworkRefiner):
 
     def setup(self, train):
         super().setup(train)
-        self.constraint_ = MDMMConstraint(self.epsilon, self.damping, self.lambda_init
+        self.constraint_ = _losses().MDMMConstraint(self.epsilon, self.damping, self.lambda_init
                                           ).to(train.x_fast.device)
 
     def parameter_groups(self, model):
@@ -234,11 +243,13 @@ class CMSMDMMRefiner(NetworkRefiner):
         self.constraint_.ascend()
 
     def training_loss(self, out, batch, epoch):
-        m, h = cms_mmd(out, batch.x_full, batch.g), huber(out, batch.x_full)
+        losses = _losses()
+        m, h = losses.cms_mmd(out, batch.x_full, batch.g), losses.huber(out, batch.x_full)
         loss = m + self.constraint_.penalty(h)
         return loss, {"mmd": float(m.detach()), "huber": float(h.detach())}
 
     def validation_losses(self, out, batch):
-        m, h = cms_mmd(out, batch.x_full, batch.g), huber(out, batch.x_full)
+        losses = _losses()
+        m, h = losses.cms_mmd(out, batch.x_full, batch.g), losses.huber(out, batch.x_full)
         return {"loss": float(m), "mmd": float(m), "huber": float(h),
                 "lambda": float(self.constraint_.lmbda.detach())}
