@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -74,7 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        device=args.device, size=args.size, data_seed=args.data_seed,
                        params=_parse_set(args.set), metrics=args.metric or None,
                        results_dir=args.results_dir, cache_dir=args.cache_dir,
-                       json_path=args.json, progress=not args.quiet)
+                       json_path=args.json, progress=not args.quiet,
+                       command=args.command_line)
     result = run(config)
     print(f"\n{config.refiner} on {config.task} (seed {config.seed}, {config.budget} budget, "
           f"{config.device}); reference: an independent fullsim sample")
@@ -83,6 +85,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nfit {t['fit_seconds']:.1f} s; refine {t['refine_seconds_per_object'] * 1e6:.2f} µs "
           f"per object batched, {t['refine_single_object_seconds'] * 1e3:.3f} ms for one object")
     print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .plugins import default_host
+    from .runner import RunConfig, run
+
+    host = default_host()
+    for task in args.task:
+        host.task(task)  # unknown names fail before any run starts
+    for refiner in args.refiner:
+        host.refiner_class(refiner)
+    matrix = [(t, r, s) for t in args.task for r in args.refiner for s in args.seeds]
+    failed = []
+    for i, (task, refiner, seed) in enumerate(matrix, 1):
+        print(f"[{i}/{len(matrix)}] {refiner} on {task}, seed {seed}", file=sys.stderr,
+              flush=True)
+        config = RunConfig(task=task, refiner=refiner, seed=seed, budget=args.budget,
+                           device=args.device, results_dir=args.results_dir,
+                           cache_dir=args.cache_dir, progress=not args.quiet,
+                           command=args.command_line)
+        try:
+            result = run(config, host=host)
+        except PerfektBenchError as exc:
+            failed.append((task, refiner, seed, str(exc)))
+            print(f"perfekt-bench: error: {exc}", file=sys.stderr)
+            continue
+        print(f"    done: {result.run_dir}", file=sys.stderr)
+    if args.leaderboard:
+        for task in args.task:
+            _leaderboard(task, args)
+    for task, refiner, seed, error in failed:
+        print(f"failed: {refiner} on {task}, seed {seed}: {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _leaderboard(task: str, args: argparse.Namespace) -> None:
+    from .leaderboard import write_leaderboard
+    from .plugins import default_host
+
+    t = default_host().task(task) if task in default_host().tasks else None
+    paths = write_leaderboard(task, results_dir=args.results_dir, out_dir=args.out,
+                              budget=args.budget,
+                              preamble=getattr(t, "summary", "") if t else "",
+                              paper=getattr(t, "reference_results", "") if t else "")
+    for path in paths:
+        print(f"wrote {path}")
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    for task in args.task:
+        _leaderboard(task, args)
     return 0
 
 
@@ -130,12 +184,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="run a matrix of tasks × refiners × seeds")
+    p.add_argument("--task", nargs="+", required=True)
+    p.add_argument("--refiner", nargs="+", required=True)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
+                   help=BUDGET_HELP)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--leaderboard", action="store_true",
+                   help="write the leaderboard tables of these tasks afterwards")
+    p.add_argument("--out", default="leaderboards", help="leaderboard folder")
+    p.add_argument("--results-dir", help="default: $PERFEKT_BENCH_RESULTS or ./results")
+    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("leaderboard", help="write leaderboard tables from the results store")
+    p.add_argument("--task", nargs="+", required=True)
+    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"))
+    p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards)")
+    p.add_argument("--results-dir", help="default: $PERFEKT_BENCH_RESULTS or ./results")
+    p.set_defaults(func=cmd_leaderboard)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args.command_line = "perfekt-bench " + " ".join(shlex.quote(w) for w in words)
     try:
         return args.func(args)
     except PerfektBenchError as exc:

@@ -62,6 +62,8 @@ class Task(abc.ABC):
     #: number of objects generated per budget profile
     sizes: ClassVar[dict[str, int]] = {"smoke": 20_000, "quick": 100_000, "paper": 1_000_000}
     split_fractions: ClassVar[tuple[float, float, float]] = (0.6, 0.2, 0.2)
+    #: the published numbers to show beside a leaderboard (Markdown), if any
+    reference_results: ClassVar[str] = ""
 
     def parameters(self) -> dict[str, Any]:
         """Everything, besides size and seed, that shapes the generated data."""

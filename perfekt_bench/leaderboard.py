@@ -1,0 +1,97 @@
+"""Leaderboard tables regenerated from the results store (Markdown and CSV).
+
+Numbers come only from stored runs: each cell is the mean ± standard deviation over seeds
+of one refiner's ``refined`` candidate; the unrefined fastsim and the fullsim noise floor
+are shown once, with their batch spread. The commands that made the runs are listed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import DataError
+from .report import format_value
+from .results import ResultsStore, atomic_write_bytes
+
+
+def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and count over seeds per (row label, metric)."""
+    refined = rows[rows["candidate"] == "refined"].assign(label=lambda d: d["refiner"])
+    # fastsim and fullsim do not depend on the refiner: one value per data set
+    base = rows[rows["candidate"] != "refined"].drop_duplicates(
+        ["data_key", "metric", "candidate"]).assign(label=lambda d: d["candidate"])
+    grouped = []
+    for frame, spread in ((refined, "seeds"), (base, "batches")):
+        if frame.empty:
+            continue
+        g = frame.groupby(["label", "metric"])
+        stats = g["value"].agg(["mean", "std", "count"]).reset_index()
+        stats["batch_error"] = g["error"].mean().values
+        stats["spread"] = spread
+        grouped.append(stats)
+    return pd.concat(grouped, ignore_index=True)
+
+
+def leaderboard_table(rows: pd.DataFrame, metrics: list[str]) -> tuple[str, pd.DataFrame]:
+    stats = aggregate(rows)
+    labels = ["fastsim"] + sorted(set(stats.loc[stats["spread"] == "seeds", "label"])) + [
+        "fullsim"]
+    header = "| | " + " | ".join(f"`{m}`" for m in metrics) + " | seeds |"
+    lines = [header, "|" + "---|" * (len(metrics) + 2)]
+    for label in labels:
+        sub = stats[stats["label"] == label].set_index("metric")
+        if sub.empty:
+            continue
+        cells = []
+        for metric in metrics:
+            if metric not in sub.index:
+                cells.append("—")
+                continue
+            r = sub.loc[metric]
+            error = r["std"] if r["spread"] == "seeds" else r["batch_error"]
+            cells.append(format_value(r["mean"], error if not pd.isna(error) else math.nan))
+        name = {"fastsim": "fastsim (unrefined)", "fullsim": "fullsim (noise floor)"}.get(
+            label, f"**{label}**")
+        n = int(sub["count"].max()) if label not in ("fastsim", "fullsim") else "—"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {n} |")
+    return "\n".join(lines), stats
+
+
+def write_leaderboard(task: str, *, results_dir=None, out_dir="leaderboards",
+                      budget: str | None = "quick", preamble: str = "",
+                      paper: str = "") -> list[Path]:
+    """Write ``<out>/<task>.md`` and ``<out>/<task>.csv`` from the stored runs of ``task``."""
+    rows = ResultsStore(results_dir).read()
+    if rows.empty or task not in set(rows["task"]):
+        raise DataError(f"no stored runs of task {task!r} in {ResultsStore(results_dir).folder}")
+    rows = rows[rows["task"] == task]
+    if budget is not None:
+        rows = rows[rows["budget"] == budget]
+        if rows.empty:
+            raise DataError(f"no stored runs of task {task!r} with budget {budget!r}")
+    metrics = sorted(set(rows["metric"]))
+    table, stats = leaderboard_table(rows, metrics)
+    commands = sorted(set(rows["command"].dropna())) if "command" in rows else []
+    revisions = sorted(set(rows["git_revision"].dropna()))
+    parts = [f"# Leaderboard: `{task}`", ""]
+    if preamble:
+        parts += [preamble, ""]
+    parts += [f"Budget `{budget}`; {rows['run_id'].nunique()} runs; refined rows are mean ± "
+              "standard deviation over seeds, the fastsim and fullsim rows value ± spread over "
+              "test batches. All candidates are compared with an independent fullsim sample.",
+              "", table, ""]
+    if paper:
+        parts += ["## The paper's numbers", "", paper, ""]
+    parts += ["## How these numbers were made", "", "```bash"] + (commands or ["(unrecorded)"])
+    parts += ["```", "", f"Code revision(s): {', '.join(revisions) or 'unknown'}; torch "
+              f"{', '.join(sorted(set(rows['torch_version'].dropna())))}; device(s) "
+              f"{', '.join(sorted(set(rows['device'])))}; host(s) "
+              f"{', '.join(sorted(set(rows['host'])))}.", ""]
+    out = Path(out_dir)
+    md, csv = out / f"{task}.md", out / f"{task}.csv"
+    atomic_write_bytes(md, "\n".join(parts).encode())
+    atomic_write_bytes(csv, stats.to_csv(index=False).encode())
+    return [md, csv]
