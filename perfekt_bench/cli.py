@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{config.device}); reference: an independent fullsim sample")
     print(metrics_table(result.metrics, CANDIDATES))
     t = result.timings
-    print(f"\nfit {t['fit_seconds']:.1f} s; refine {t['refine_seconds_per_object'] * 1e6:.2f} µs "
+    print(f"\nfit {t['fit_seconds']:.1f} s; refine {t['refine_seconds_per_object'] * 1e6:.3g} µs "
           f"per object batched, {t['refine_single_object_seconds'] * 1e3:.3f} ms for one object")
     print(f"run folder: {result.run_dir}")
     return 0
@@ -137,6 +137,14 @@ def _leaderboard(task: str, args: argparse.Namespace) -> None:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     for task in args.task:
         _leaderboard(task, args)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plotting import plot_run
+
+    for path in plot_run(args.run_dir, args.out):
+        print(f"wrote {path}")
     return 0
 
 
@@ -206,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards)")
     p.add_argument("--results-dir", help="default: $PERFEKT_BENCH_RESULTS or ./results")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("plot", help="draw a run's figures (distributions, scatter, loss)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (results/runs/<run id>)")
+    p.add_argument("--out", help="output folder (default: RUN_DIR/figures)")
+    p.set_defaults(func=cmd_plot)
     return parser
 
 

@@ -15,24 +15,43 @@ from perfekt_bench import (
     hookimpl,
 )
 
-#: Our choice for the paper's Table 4, which is not available: see the data card and README.
+#: Our choice for the paper's Table 4, which is not available (README, "The analytic task").
+#: The fast small population is displaced into the middle of the large one (x ≈ 0.2) while the
+#: full small population sits apart (x ≈ 3): the geometry in which MMD-only refinement moves
+#: objects of the large population into the small one, as the paper's Fig. 4 shows.
 PARAMETERS: dict[str, Any] = {
     "fraction_large": 0.85,
     "mean_large": [0.0, 0.0],
-    "cov_large": [[1.0, 0.3], [0.3, 1.0]],
-    "mean_small": [2.5, 4.0],
-    "cov_small": [[0.3, 0.0], [0.0, 0.3]],
-    "cov_full": [[0.1, 0.0], [0.0, 0.1]],
-    "cov_fast": [[0.35, 0.0], [0.0, 0.1]],
+    "cov_large": [[1.5129, 0.0], [0.0, 1.0]],
+    "mean_small": [2.0, 3.0],
+    "cov_small": [[0.02, 0.0], [0.0, 0.02]],
+    "cov_full": [[0.10, 0.0], [0.0, 0.02]],
+    "cov_fast": [[0.10, 0.0], [0.0, 0.02]],
     "bias_full": [1.0, 0.0],
-    "bias_fast": [-1.5, 0.0],
+    "bias_fast": [-1.8, 0.0],
 }
 
-#: Fast Perfekt paper, Table 3: the MMD kernel bandwidth of the refined feature x.
+#: Fast Perfekt paper, Table 3: the MMD kernel bandwidth of the refined feature x. The
+#: paper's rule on our data gives 1.349–1.362.
 PAPER_BANDWIDTH = 1.3658
-#: Bandwidths of x_gen and h by the paper's median rule on a fixed reference sample.
-OMNISCIENT_BANDWIDTHS = {"x_gen": 1.0, "h": 1.0}
-CHI2_EDGES = tuple(np.linspace(-4.0, 6.0, 101).round(6).tolist())
+#: Bandwidths of x_gen and h by the paper's median rule (fullsim vs fastsim, 2000 × 2000
+#: training objects, data seed 0), fixed here so every candidate meets the same yardstick.
+OMNISCIENT_BANDWIDTHS = {"x_gen": 1.3255, "h": 1.3050}
+#: 20 equal bins over the 0.1–99.9 % range of fullsim x ([−4.06, 4.09]), rounded.
+CHI2_EDGES = tuple(np.linspace(-4.0, 4.0, 21).round(6).tolist())
+
+PAPER_TABLE1 = """\
+Fast Perfekt paper, Table 1 (fullsim vs …; ×10³ for MMDs and MSE). The paper's Table 4 data
+parameters are not public: our data set is a re-creation (README), so compare patterns, not
+digits. The paper's "χ²/ndof" column reads as a total χ² (see our `chi2`).
+
+| | fastsim | refined (MMD-only) | refined (2-stage) |
+|---|---|---|---|
+| omniscient MMD_b | 38.39 ± 2.90 | 45.11 ± 3.03 | 0.33 ± 0.17 |
+| MMD_b | 39.07 ± 3.70 | 0.41 ± 0.30 | 0.23 ± 0.15 |
+| MSE | 1384 ± 63 | 602 ± 24 | 200 ± 6 |
+| χ²/ndof | 3493 | 28 | 20 |
+"""
 
 
 class AnalyticMixture(Task):
@@ -43,6 +62,7 @@ class AnalyticMixture(Task):
     paired = True
     feature_names = FeatureNames(g=("x_gen",), x=("x",), h=("h",))
     sizes = {"smoke": 50_000, "quick": 250_000, "paper": 250_000}
+    reference_results = PAPER_TABLE1
 
     def parameters(self) -> dict[str, Any]:
         return dict(PARAMETERS)

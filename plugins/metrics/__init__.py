@@ -2,13 +2,13 @@
 
 from perfekt_bench import hookimpl
 
-from .binned import Chi2PerNdof
+from .binned import Chi2PerNdof, Chi2Total
 from .correlation import CorrelationDifference
 from .distribution import MMD, OmniscientMMD, UnbiasedMMD
 from .pairs import MeanSquaredError
 from .weights import EffectiveSampleSize
 
-BUILTIN_METRICS = (MMD, UnbiasedMMD, OmniscientMMD, MeanSquaredError, Chi2PerNdof,
+BUILTIN_METRICS = (MMD, UnbiasedMMD, OmniscientMMD, MeanSquaredError, Chi2PerNdof, Chi2Total,
                    CorrelationDifference, EffectiveSampleSize)
 
 __all__ = [cls.__name__ for cls in BUILTIN_METRICS] + ["BUILTIN_METRICS"]

@@ -45,13 +45,26 @@ class Chi2PerNdof(Metric):
     """
 
     name = "chi2_ndof"
+    per_ndof = True
 
     def compute(self, candidate, reference, *, settings, target=None) -> MetricValue:
         values, errors = [], []
         for j, edges in enumerate(settings.chi2_bins):
             chi2, ndof = chi2_ndof(candidate.x[:, j], reference.x[:, j], np.asarray(edges),
                                    candidate.weight)
-            values.append(chi2 / ndof)
-            errors.append(math.sqrt(2 * (ndof + 2 * max(chi2 - ndof, 0.0))) / ndof)
+            scale = ndof if self.per_ndof else 1
+            values.append(chi2 / scale)
+            errors.append(math.sqrt(2 * (ndof + 2 * max(chi2 - ndof, 0.0))) / scale)
         k = len(values)
         return MetricValue(float(np.mean(values)), float(np.sqrt(np.sum(np.square(errors)))) / k)
+
+
+class Chi2Total(Chi2PerNdof):
+    """Total binned χ² of each refined feature against fullsim, mean over the features.
+
+    The Fast Perfekt paper's Table 1 column labelled χ²/ndof (3493 for fastsim, 20–28 after
+    refinement) matches this total on our re-created analytic data, not the value per ndof.
+    """
+
+    name = "chi2"
+    per_ndof = False

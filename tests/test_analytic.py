@@ -1,0 +1,60 @@
+"""The analytic Gaussian-mixture task reproduces the paper's unrefined numbers (Table 1)."""
+
+import numpy as np
+import pytest
+
+from perfekt_bench import PluginHost
+from perfekt_bench.runner import evaluate, evaluation_candidates
+from perfekt_bench_tasks.analytic import PARAMETERS, AnalyticMixture
+
+#: Fast Perfekt Table 1, fastsim column (fullsim vs fastsim); χ² read as a total (README)
+PAPER_FASTSIM = {"mmd": 39.07e-3, "omniscient_mmd": 38.39e-3, "mse": 1.384, "chi2": 3493}
+
+
+@pytest.fixture(scope="module")
+def paper_size(tmp_path_factory):
+    return AnalyticMixture().load(250_000, 0, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_populations_and_biases(monkeypatch):
+    # move the small population far away in h so that h labels each object exactly
+    params = PARAMETERS | {"mean_small": [PARAMETERS["mean_small"][0], 100.0]}
+    monkeypatch.setattr("perfekt_bench_tasks.analytic.PARAMETERS", params)
+    t = AnalyticMixture().generate(40_000, seed=3)
+    small = t.h_full[:, 0] > 50
+    assert small.mean() == pytest.approx(1 - params["fraction_large"], abs=1e-4)
+    # the biases are added to the small population only, and only to x
+    diff = (t.x_full - t.x_fast)[:, 0]
+    assert diff[~small].mean() == pytest.approx(0.0, abs=0.02)
+    expected = params["bias_full"][0] - params["bias_fast"][0]
+    assert diff[small].mean() == pytest.approx(expected, abs=0.05)
+    assert (t.h_full - t.h_fast)[:, 0].mean() == pytest.approx(0.0, abs=0.01)
+    # fullsim = GT + N(0, Σ_full): the spread of x around the GT value is √Σ_full,xx
+    assert (t.x_full - t.g)[~small, 0].std() == pytest.approx(np.sqrt(0.1), rel=0.03)
+    assert (t.x_fast - t.g)[:, 0][~small].std() == pytest.approx(np.sqrt(0.1), rel=0.03)
+
+
+def test_fastsim_column_reproduces_paper_table1_within_factor_1p5(paper_size):
+    host = PluginHost(autoload=False)
+    task = AnalyticMixture()
+    test = paper_size.test
+    candidates, targets, reference = evaluation_candidates(test, test.x_fast, None)
+    metrics = host.metric_instances(list(PAPER_FASTSIM))
+    values = evaluate(task, metrics, candidates, targets, reference)
+    for name, paper in PAPER_FASTSIM.items():
+        ours = values[name]["fastsim"].value
+        assert paper / 1.5 < ours < paper * 1.5, (name, ours, paper)
+    # and the independent fullsim half sits at the noise floor, far below
+    assert values["mmd"]["fullsim"].value < values["mmd"]["fastsim"].value / 20
+    assert values["chi2"]["fullsim"].value < 60
+
+
+def test_paper_bandwidth_matches_the_median_rule(paper_size):
+    import torch
+
+    from perfekt_bench.mmd import median_bandwidths
+
+    t = paper_size.train
+    widths = median_bandwidths(torch.from_numpy(t.x_full), torch.from_numpy(t.x_fast),
+                               generator=torch.Generator().manual_seed(0))
+    assert float(widths[0]) == pytest.approx(1.3658, rel=0.03)
