@@ -3,6 +3,9 @@
 The public API lives here; everything else is an implementation detail.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from .data import FeatureNames, Sample, Splits, Triplets
 from .errors import (
     ConfigurationError,
@@ -18,7 +21,10 @@ from .registry import Registry
 from .runner import RunConfig, RunResult, run
 from .task import BUDGETS, EvaluationSettings, OmniscientColumn, Task
 
-__version__ = "0.1.0"
+try:
+    __version__ = _version("perfekt-bench")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BUDGETS", "ConfigurationError", "DataError", "EvaluationSettings", "FeatureNames",

@@ -16,6 +16,7 @@ from typing import Any
 from .errors import ConfigurationError, PerfektBenchError
 
 BUDGET_HELP = "smoke (seconds, for tests), quick (default: minutes on a laptop CPU), paper"
+RESULTS_HELP = "default: $PERFEKT_BENCH_RESULTS or ./results"
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        device=args.device, size=args.size, data_seed=args.data_seed,
                        params=_parse_set(args.set), metrics=args.metric or None,
                        results_dir=args.results_dir, cache_dir=args.cache_dir,
-                       json_path=args.json, progress=not args.quiet,
+                       json_path=args.json, progress=not args.quiet, plots=args.plots,
                        command=args.command_line)
     result = run(config)
     print(f"\n{config.refiner} on {config.task} (seed {config.seed}, {config.budget} budget, "
@@ -85,6 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nfit {t['fit_seconds']:.1f} s; refine {t['refine_seconds_per_object'] * 1e6:.3g} µs "
           f"per object batched, {t['refine_single_object_seconds'] * 1e3:.3f} ms for one object")
     print(f"run folder: {result.run_dir}")
+    if (result.run_dir / "figures").is_dir():
+        print(f"figures: {result.run_dir / 'figures'}")
     return 0
 
 
@@ -105,7 +108,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         config = RunConfig(task=task, refiner=refiner, seed=seed, budget=args.budget,
                            device=args.device, results_dir=args.results_dir,
                            cache_dir=args.cache_dir, progress=not args.quiet,
-                           command=args.command_line)
+                           plots=args.plots, command=args.command_line)
         try:
             result = run(config, host=host)
         except PerfektBenchError as exc:
@@ -148,6 +151,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
+                   help=BUDGET_HELP)
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """What every fitting command shares: budget, device, figures."""
+    _budget_option(p)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="do not draw the run's figures into RUN_DIR/figures")
+
+
+def _storage_options(p: argparse.ArgumentParser, results: bool = True) -> None:
+    if results:
+        p.add_argument("--results-dir", help=RESULTS_HELP)
+    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -167,11 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = data_sub.add_parser("generate", help="generate a task's data once and cache it")
     p.add_argument("--task", required=True)
     p.add_argument("--size", type=int, help="number of objects (default: the budget's)")
-    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
-                   help=BUDGET_HELP)
+    _budget_option(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _storage_options(p, results=False)
     p.set_defaults(func=cmd_data_generate)
 
     p = sub.add_parser("run", help="fit a refiner on a task and evaluate it")
@@ -179,40 +200,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refiner", required=True)
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the task data (default 0)")
-    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
-                   help=BUDGET_HELP)
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    _run_options(p)
     p.add_argument("--size", type=int, help="number of objects (default: the budget's)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a refiner hyperparameter (repeatable; JSON values)")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="evaluate only these metrics (repeatable; default: all)")
     p.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
-    p.add_argument("--results-dir", help="default: $PERFEKT_BENCH_RESULTS or ./results")
-    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _storage_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="run a matrix of tasks × refiners × seeds")
     p.add_argument("--task", nargs="+", required=True)
     p.add_argument("--refiner", nargs="+", required=True)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
-                   help=BUDGET_HELP)
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    _run_options(p)
     p.add_argument("--leaderboard", action="store_true",
                    help="write the leaderboard tables of these tasks afterwards")
     p.add_argument("--out", default="leaderboards", help="leaderboard folder")
-    p.add_argument("--results-dir", help="default: $PERFEKT_BENCH_RESULTS or ./results")
-    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _storage_options(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("leaderboard", help="write leaderboard tables from the results store")
     p.add_argument("--task", nargs="+", required=True)
-    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"))
+    _budget_option(p)
     p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards)")
-    p.add_argument("--results-dir", help="default: $PERFEKT_BENCH_RESULTS or ./results")
+    p.add_argument("--results-dir", help=RESULTS_HELP)
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("plot", help="draw a run's figures (distributions, scatter, loss)")

@@ -47,6 +47,7 @@ class RunConfig:
     progress: bool = True
     latency_repeats: int = 100
     command: str | None = None
+    plots: bool = True
 
 
 @dataclass
@@ -209,6 +210,13 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
                        provenance(config.device))
     _write(result, refiner, task, len(splits.train), len(candidates["fastsim"]), candidates,
            reference)
+    if config.plots:
+        try:
+            from .plotting import plot_run
+
+            plot_run(run_dir, task=task)
+        except Exception as exc:  # figures must not lose a finished run
+            print(f"perfekt-bench: warning: drawing the figures failed: {exc}", file=sys.stderr)
     try:
         host.run_finished(result)
     except Exception as exc:  # a plugin's hook must not lose a finished run

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from perfekt_bench.cli import main
 
@@ -51,10 +52,12 @@ def test_run_prints_table_and_writes_json(tmp_path, capsys):
     out_json = tmp_path / "out.json"
     assert main(["run", "--task", "analytic", "--refiner", "identity", "--budget", "smoke",
                  "--quiet", "--metric", "mse", "--metric", "chi2_ndof",
-                 "--json", str(out_json)]) == 0
+                 "--json", str(out_json), "--no-plots"]) == 0
     out = capsys.readouterr().out
     assert "fastsim" in out and "refined" in out and "fullsim" in out and "chi2_ndof" in out
-    assert json.loads(out_json.read_text())["refiner"] == "identity"
+    doc = json.loads(out_json.read_text())
+    assert doc["refiner"] == "identity"
+    assert not (Path(doc["run_dir"]) / "figures").exists() and "figures:" not in out
 
 
 def test_console_script_help_is_fast_and_works():

@@ -26,13 +26,14 @@ def toy_host():
 
 
 def smoke(task="analytic", refiner="identity", **kw):
+    kw.setdefault("plots", False)  # figures have their own tests (test_plotting.py)
     return RunConfig(task, refiner, budget="smoke", progress=False, latency_repeats=5, **kw)
 
 
 def test_identity_refined_equals_fastsim_exactly(tmp_path):
     result = run(smoke(json_path=str(tmp_path / "out.json")))
     assert set(result.metrics) == {"mmd", "mmd_u", "omniscient_mmd", "mse", "chi2_ndof",
-                                   "corr_diff", "n_eff"}
+                                   "chi2", "corr_diff", "n_eff"}
     for name, per in result.metrics.items():
         assert per["refined"] == per["fastsim"], name
     assert "mse" not in result.metrics["mse"].keys() - {"fastsim", "refined"}
@@ -54,8 +55,8 @@ def test_json_schema(tmp_path):
 def test_store_rows_and_run_folder(tmp_path):
     result = run(smoke(refiner="mse", results_dir=str(tmp_path / "res")))
     rows = ResultsStore(tmp_path / "res").read()
-    # 7 metrics × 3 candidates, less the floor's MSE
-    assert len(rows) == 20
+    # 8 metrics × 3 candidates, less the floor's MSE
+    assert len(rows) == 23
     assert set(rows["candidate"]) == {"fastsim", "refined", "fullsim"}
     for column in ("run_id", "task", "refiner", "metric", "value", "error", "fit_seconds",
                    "refine_seconds_per_object", "package_version", "git_revision",

@@ -1,0 +1,151 @@
+"""The figures of a run: written by every run and by ``perfekt-bench plot``, readable PNGs."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import perfekt_bench
+from perfekt_bench import plotting
+from perfekt_bench.cli import main
+from perfekt_bench.errors import DataError
+from perfekt_bench.runner import RunConfig
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIGURES = ("distributions.png", "scatter.png", "loss.png")
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plotting")
+    return {"results_dir": str(root / "results"), "cache_dir": str(root / "cache")}
+
+
+@pytest.fixture(scope="module")
+def mse_run(dirs):
+    return perfekt_bench.run(RunConfig("analytic", "mse", budget="smoke", progress=False,
+                                       metrics=["mse"], latency_repeats=2, **dirs))
+
+
+def assert_png(path):
+    import matplotlib.image
+
+    assert path.is_file(), f"{path} was not written"
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    height, width = image.shape[:2]
+    assert 250 <= height <= 4000 and 400 <= width <= 4000, image.shape
+
+
+def test_run_writes_all_three_figures(mse_run):
+    for name in FIGURES:
+        assert_png(mse_run.run_dir / "figures" / name)
+
+
+def test_identity_run_has_no_loss_figure(dirs):
+    result = perfekt_bench.run(RunConfig("analytic", "identity", budget="smoke",
+                                         progress=False, metrics=["mse"], latency_repeats=2,
+                                         **dirs))
+    figures = result.run_dir / "figures"
+    assert_png(figures / "distributions.png")
+    assert_png(figures / "scatter.png")
+    assert not (figures / "loss.png").exists()
+    assert not (result.run_dir / "history.csv").exists()
+
+
+def test_plots_false_draws_nothing(dirs):
+    result = perfekt_bench.run(RunConfig("analytic", "identity", budget="smoke",
+                                         progress=False, metrics=["mse"], latency_repeats=0,
+                                         plots=False, **dirs))
+    assert not (result.run_dir / "figures").exists()
+
+
+def test_plotting_failure_warns_but_keeps_the_run(dirs, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no ink")
+
+    monkeypatch.setattr(plotting, "plot_run", broken)
+    result = perfekt_bench.run(RunConfig("analytic", "identity", budget="smoke",
+                                         progress=False, metrics=["mse"], latency_repeats=0,
+                                         **dirs))
+    assert (result.run_dir / "result.json").is_file()
+    assert (result.run_dir / "evaluation.parquet").is_file()
+    err = capsys.readouterr().err
+    assert "warning" in err and "no ink" in err
+
+
+def test_cli_plot_missing_folder_exits_2_with_one_line(tmp_path, capsys):
+    missing = tmp_path / "no-such-run"
+    assert main(["plot", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_plot_folder_without_evaluation_names_the_file(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "evaluation.parquet" in err and "Traceback" not in err
+
+
+def test_cli_plot_writes_into_out(mse_run, tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["plot", str(mse_run.run_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in FIGURES:
+        assert_png(out / name)
+        assert str(out / name) in printed
+
+
+def test_loss_plot_marks_the_stage_switch(mse_run, tmp_path):
+    run_dir = tmp_path / "fake-run"
+    shutil.copytree(mse_run.run_dir, run_dir)
+    shutil.rmtree(run_dir / "figures")
+    epochs = np.arange(6)
+    pd.DataFrame({"epoch": epochs, "train_loss": 1.0 / (epochs + 1),
+                  "val_loss": 1.1 / (epochs + 1), "val_mmd_u": [0.1, 0.0, -0.01, 0.02, 0, 0],
+                  "stage": [1, 1, 1, 2, 2, 2], "lambda": np.linspace(1, 2, 6)}
+                 ).to_csv(run_dir / "history.csv", index=False)
+    switches = plotting.plot_loss(run_dir / "history.csv", tmp_path / "loss.png")
+    assert switches == [3]
+    assert_png(tmp_path / "loss.png")
+    assert plotting.stage_switches(pd.read_csv(run_dir / "history.csv").drop(columns="stage")) \
+        == []
+    assert (run_dir / "figures" / "loss.png") in plotting.plot_run(run_dir)
+
+
+def test_empty_history_skips_loss_figure(mse_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(mse_run.run_dir, run_dir)
+    shutil.rmtree(run_dir / "figures")
+    (run_dir / "history.csv").write_text("")
+    written = plotting.plot_run(run_dir)
+    assert [p.name for p in written] == ["distributions.png", "scatter.png"]
+    with pytest.raises(DataError):
+        plotting.plot_loss(pd.DataFrame(), tmp_path / "x.png")
+
+
+def test_bins_follow_the_task_else_the_reference(mse_run):
+    table = plotting.read_evaluation(mse_run.run_dir)
+    task = perfekt_bench.plugins.default_host().task("analytic")
+    bins, note = plotting.feature_bins(table, task)
+    task_edges = np.asarray(task.evaluation().chi2_bins[0])
+    assert "χ²" in note
+    assert set(bins["x"]) <= set(task_edges) and bins["x"][0] == task_edges[0]
+    bins, note = plotting.feature_bins(table, None)
+    assert "reference" in note
+    counts, _ = np.histogram(table["reference.x.x"], bins=bins["x"])
+    assert counts.min() > 0.5 * counts.max()  # equal-population bins
+
+
+def test_scatter_without_hidden_feature_uses_g(mse_run, tmp_path):
+    table = plotting.read_evaluation(mse_run.run_dir)
+    columns, label = plotting.scatter_partner(table)
+    assert columns["refined"] == "h_fast.h" and columns["fullsim"] == "h_full.h"
+    table = table.drop(columns=[c for c in table.columns if c.startswith(("h_", "reference.h"))])
+    columns, label = plotting.scatter_partner(table)
+    assert set(columns.values()) == {"g.x_gen"}
+    assert "conditioning" in label and "no hidden feature" in label
+    assert_png(plotting.plot_scatter(table, tmp_path / "scatter.png"))
