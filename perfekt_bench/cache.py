@@ -85,6 +85,17 @@ def table_to_triplets(path: Path) -> Triplets:
                     source=str(path))
 
 
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    return digest.hexdigest()
+
+
 class DataCache:
     """Splits stored as ``<cache>/<task>/<key>/{train,validation,test}.parquet``."""
 
@@ -94,19 +105,87 @@ class DataCache:
     def path(self, task: Task, key: str) -> Path:
         return self.root / task.name / key
 
-    def load(self, task: Task, *, size: int, seed: int, progress: bool = False) -> Splits:
+    def load(self, task: Task, *, size: int, seed: int, progress: bool = False,
+             workers: int = 1) -> Splits:
         key = data_key(task, size, seed)
-        folder = self.path(task, key)
-        if all((folder / f"{s}.parquet").exists() for s in SPLITS):
-            return Splits(*(table_to_triplets(folder / f"{s}.parquet") for s in SPLITS), key=key)
-        data = task.generate(size, seed, progress=progress)
+        if self.has(task, key):
+            return self.read(task, key)
+        workdir = self.path(task, key).with_name(f".{key}.parts")
+        accepted = inspect.signature(task.generate).parameters
+        extra = {name: value for name, value in (("workers", workers), ("workdir", workdir))
+                 if name in accepted}
+        if "workdir" in extra:
+            workdir.mkdir(parents=True, exist_ok=True)
+        data = task.generate(size, seed, progress=progress, **extra)
         if len(data) != size:
             raise DataError(f"task {task.name!r} generated {len(data)} objects, asked for {size}")
         splits = Splits(*task.split(data, seed), key=key)
         self.store(task, key, splits, size=size, seed=seed)
+        shutil.rmtree(workdir, ignore_errors=True)
         return splits
 
-    def store(self, task: Task, key: str, splits: Splits, *, size: int, seed: int) -> Path:
+    def has(self, task: Task, key: str) -> bool:
+        folder = self.path(task, key)
+        return all((folder / f"{s}.parquet").exists() for s in SPLITS)
+
+    def read(self, task: Task, key: str) -> Splits:
+        folder = self.path(task, key)
+        return Splits(*(table_to_triplets(folder / f"{s}.parquet") for s in SPLITS), key=key)
+
+    def import_files(self, task: Task, full: Path, fast: Path, *, name: str | None = None,
+                     options: dict | None = None, progress: bool = False) -> tuple[str, Path]:
+        """Import a full/fast pair of the user's files through the task and cache the splits.
+
+        The key hashes the task's identity and the files' contents, so importing the same
+        files again reads the cache. Returns the key and the cache folder; ``name`` (default:
+        the full file's stem) is written in the data card and accepted by
+        :meth:`load_dataset`. Nothing is cached when the import fails.
+        """
+        options = dict(options or {})
+        files = {"full": Path(full), "fast": Path(fast)}
+        for role, path in files.items():
+            if not path.is_file():
+                raise DataError(f"{role} file {path} does not exist")
+        identity = {"task": task.name, "version": task.version, "options": options,
+                    "fractions": list(task.split_fractions),
+                    **{role: _file_digest(path) for role, path in files.items()}}
+        key = "imp-" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str)
+                                      .encode()).hexdigest()[:12]
+        name = name or files["full"].stem
+        if not self.has(task, key):
+            data = task.import_files(files["full"], files["fast"], progress=progress, **options)
+            splits = Splits(*task.split(data, 0), key=key)
+            self.store(task, key, splits, size=len(data), seed=0,
+                       extra={"dataset": name, "imported": {role: str(path.resolve())
+                                                           for role, path in files.items()},
+                              "options": options})
+        return key, self.path(task, key)
+
+    def datasets(self, task: Task) -> list[dict]:
+        """The data cards of everything cached for ``task``."""
+        cards = []
+        for card in sorted((self.root / task.name).glob("*/card.json")):
+            try:
+                cards.append(json.loads(card.read_text()))
+            except (OSError, ValueError):
+                continue
+        return cards
+
+    def load_dataset(self, task: Task, dataset: str) -> Splits:
+        """Cached splits by key or by the name given at import."""
+        cards = self.datasets(task)
+        hits = [c["key"] for c in cards if dataset in (c.get("key"), c.get("dataset"))]
+        if not hits:
+            known = sorted({c.get("dataset") or c["key"] for c in cards if "key" in c})
+            raise DataError(f"no cached data set {dataset!r} of task {task.name!r} in "
+                            f"{self.root / task.name}; known: {', '.join(known) or 'none'}")
+        if len(set(hits)) > 1:
+            raise DataError(f"the name {dataset!r} fits several data sets of task "
+                            f"{task.name!r}: {', '.join(sorted(set(hits)))}; give the key")
+        return self.read(task, hits[0])
+
+    def store(self, task: Task, key: str, splits: Splits, *, size: int, seed: int,
+              extra: dict | None = None) -> Path:
         """Write all splits to a temporary folder, then move it in place in one rename."""
         import pyarrow.parquet as pq
 
@@ -116,7 +195,7 @@ class DataCache:
         try:
             for name in SPLITS:
                 pq.write_table(triplets_to_table(getattr(splits, name)), tmp / f"{name}.parquet")
-            card = task.data_card() | {"size": size, "seed": seed, "key": key}
+            card = task.data_card() | {"size": size, "seed": seed, "key": key} | (extra or {})
             (tmp / "card.json").write_text(json.dumps(card, indent=2, default=str))
             if folder.exists():  # a concurrent writer finished first: theirs is identical
                 shutil.rmtree(tmp)

@@ -11,6 +11,7 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError, PerfektBenchError
@@ -58,13 +59,54 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 
     task = default_host().task(args.task)
     size = args.size or task.size_for(args.budget)
-    splits = task.load(size, args.seed, cache_dir=args.cache_dir, progress=not args.quiet)
+    if args.workers < 1:
+        raise ConfigurationError(f"--workers must be at least 1, got {args.workers}")
+    splits = task.load(size, args.seed, cache_dir=args.cache_dir, progress=not args.quiet,
+                       workers=args.workers)
     folder = DataCache(args.cache_dir).path(task, data_key(task, size, args.seed))
     print(f"task {task.name} v{task.version}: {size} objects (seed {args.seed}) → "
           f"train {len(splits.train)}, validation {len(splits.validation)}, "
           f"test {len(splits.test)}")
     print(f"cached in {folder}")
     print(json.dumps(task.data_card(), indent=2, default=str))
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from .cache import DataCache
+    from .plugins import default_host
+
+    task = default_host().task(args.task)
+    if not task.import_help:
+        raise ConfigurationError(f"task {task.name!r} cannot import files")
+    cache = DataCache(args.cache_dir)
+    key, folder = cache.import_files(task, args.full, args.fast, name=args.name,
+                                     options=_parse_set(args.option), progress=not args.quiet)
+    splits = cache.read(task, key)
+    print(f"task {task.name}: imported {args.full} (full) and {args.fast} (fast) → "
+          f"train {len(splits.train)}, validation {len(splits.validation)}, "
+          f"test {len(splits.test)}")
+    print(f"cached in {folder}")
+    name = args.name or Path(args.full).stem
+    print(f"use it with: perfekt-bench run --task {task.name} --dataset {shlex.quote(name)} "
+          f"--refiner twostage")
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from .cache import DataCache
+    from .plugins import default_host
+    from .report import table
+
+    host = default_host()
+    cache = DataCache(args.cache_dir)
+    rows = []
+    for name in args.task or sorted(host.tasks):
+        for card in cache.datasets(host.task(name)):
+            rows.append([name, card.get("dataset", ""), card.get("key", ""),
+                         card.get("size", ""), card.get("seed", "")])
+    print(table(["task", "name", "key", "objects", "seed"], rows) if rows
+          else f"nothing cached in {cache.root}")
     return 0
 
 
@@ -77,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        params=_parse_set(args.set), metrics=args.metric or None,
                        results_dir=args.results_dir, cache_dir=args.cache_dir,
                        json_path=args.json, progress=not args.quiet, plots=args.plots,
-                       command=args.command_line)
+                       dataset=args.dataset, workers=args.workers, command=args.command_line)
     result = run(config)
     print(f"\n{config.refiner} on {config.task} (seed {config.seed}, {config.budget} budget, "
           f"{config.device}); reference: an independent fullsim sample")
@@ -108,7 +150,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         config = RunConfig(task=task, refiner=refiner, seed=seed, budget=args.budget,
                            device=args.device, results_dir=args.results_dir,
                            cache_dir=args.cache_dir, progress=not args.quiet,
-                           plots=args.plots, command=args.command_line)
+                           plots=args.plots, workers=args.workers,
+                           command=args.command_line)
         try:
             result = run(config, host=host)
         except PerfektBenchError as exc:
@@ -156,9 +199,21 @@ def _budget_option(p: argparse.ArgumentParser) -> None:
                    help=BUDGET_HELP)
 
 
+def _size_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", "--n-objects", "--n-jets", dest="size", type=int, metavar="N",
+                   help="number of objects (default: the budget's)")
+
+
+def _workers_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=1, metavar="W",
+                   help="processes for data generation (default 1; tasks with a slow "
+                        "generator use them)")
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
-    """What every fitting command shares: budget, device, figures."""
+    """What every fitting command shares: budget, device, figures, generation workers."""
     _budget_option(p)
+    _workers_option(p)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="do not draw the run's figures into RUN_DIR/figures")
@@ -189,11 +244,28 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     p = data_sub.add_parser("generate", help="generate a task's data once and cache it")
     p.add_argument("--task", required=True)
-    p.add_argument("--size", type=int, help="number of objects (default: the budget's)")
+    _size_option(p)
     _budget_option(p)
     p.add_argument("--seed", type=int, default=0)
+    _workers_option(p)
     _storage_options(p, results=False)
     p.set_defaults(func=cmd_data_generate)
+
+    p = data_sub.add_parser("import", help="import your own files (a full and a fast "
+                            "simulation of the same events) and cache them")
+    p.add_argument("--task", required=True)
+    p.add_argument("--full", required=True, metavar="FILE", help="the full simulation")
+    p.add_argument("--fast", required=True, metavar="FILE", help="the fast simulation")
+    p.add_argument("--name", help="name to run it by (default: the full file's stem)")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a task-specific import option (repeatable), e.g. gen_branch=GenFatJet")
+    _storage_options(p, results=False)
+    p.set_defaults(func=cmd_data_import)
+
+    p = data_sub.add_parser("list", help="the data sets in the cache")
+    p.add_argument("--task", nargs="*")
+    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
+    p.set_defaults(func=cmd_data_list)
 
     p = sub.add_parser("run", help="fit a refiner on a task and evaluate it")
     p.add_argument("--task", required=True)
@@ -201,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the task data (default 0)")
     _run_options(p)
-    p.add_argument("--size", type=int, help="number of objects (default: the budget's)")
+    _size_option(p)
+    p.add_argument("--dataset", metavar="NAME",
+                   help="run on a cached data set (an import's name or key; see 'data list')")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a refiner hyperparameter (repeatable; JSON values)")
     p.add_argument("--metric", action="append", metavar="NAME",

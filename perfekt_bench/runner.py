@@ -48,6 +48,10 @@ class RunConfig:
     latency_repeats: int = 100
     command: str | None = None
     plots: bool = True
+    #: an imported (or other cached) data set by name or key instead of generated data
+    dataset: str | None = None
+    #: processes for data generation (tasks with a slow generator use them)
+    workers: int = 1
 
 
 @dataclass
@@ -185,11 +189,20 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     refiner = build_refiner(host, config, task)
     params = refiner.get_params()
 
-    size = config.size or task.size_for(config.budget)
-    _log(config.progress, f"loading task {task.name!r}: {size} objects, data seed "
-                          f"{config.data_seed} ({config.budget} budget)")
-    splits: Splits = task.load(size, config.data_seed, cache_dir=config.cache_dir,
-                               progress=config.progress)
+    splits: Splits
+    if config.dataset is not None:
+        from .cache import DataCache
+
+        splits = DataCache(config.cache_dir).load_dataset(task, config.dataset)
+        n = len(splits.train) + len(splits.validation) + len(splits.test)
+        _log(config.progress, f"loaded data set {config.dataset!r} of task {task.name!r}: "
+                              f"{n} objects")
+    else:
+        size = config.size or task.size_for(config.budget)
+        _log(config.progress, f"loading task {task.name!r}: {size} objects, data seed "
+                              f"{config.data_seed} ({config.budget} budget)")
+        splits = task.load(size, config.data_seed, cache_dir=config.cache_dir,
+                           progress=config.progress, workers=config.workers)
     _log(config.progress, f"fitting {refiner.name!r} on {len(splits.train)} objects "
                           f"(validation {len(splits.validation)}) on {config.device}")
     start = time.perf_counter()

@@ -80,14 +80,34 @@ class Task(abc.ABC):
         """The fixed evaluation settings of this task."""
 
     @abc.abstractmethod
-    def generate(self, size: int, seed: int, *, progress: bool = False) -> Triplets:
-        """Make ``size`` triplets deterministically from ``seed`` (before splitting)."""
+    def generate(self, size: int, seed: int, *, progress: bool = False, workers: int = 1,
+                 workdir: Path | None = None) -> Triplets:
+        """Make ``size`` triplets deterministically from ``seed`` (before splitting).
+
+        Slow generators may use ``workers`` processes and keep finished pieces in ``workdir``
+        (kept by the cache across interrupted calls with the same key, removed once the data
+        is cached) so that an interrupted generation resumes. Both may be left out of the
+        signature by tasks that need neither.
+        """
+
+    def import_files(self, full: Path, fast: Path, *, progress: bool = False,
+                     **options: Any) -> Triplets:
+        """Triplets from the user's own files: one simulated with the full and one with the
+        fast simulation, of the same generated events. Tasks that can import say what in
+        :attr:`import_help`."""
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(f"task {self.name!r} cannot import files")
+
+    #: what :meth:`import_files` reads and which options it takes (empty: it cannot import)
+    import_help: ClassVar[str] = ""
 
     def size_for(self, budget: str) -> int:
         return self.sizes[budget]
 
     def load(self, size: int | None = None, seed: int = 0, *, budget: str = "quick",
-             cache_dir: str | Path | None = None, progress: bool = False) -> Splits:
+             cache_dir: str | Path | None = None, progress: bool = False,
+             workers: int = 1) -> Splits:
         """Train/validation/test splits, generated once and then read from the Parquet cache.
 
         The cache key hashes the task's name, version, parameters, source code, size, seed and
@@ -96,7 +116,8 @@ class Task(abc.ABC):
         from .cache import DataCache
 
         size = self.size_for(budget) if size is None else int(size)
-        return DataCache(cache_dir).load(self, size=size, seed=seed, progress=progress)
+        return DataCache(cache_dir).load(self, size=size, seed=seed, progress=progress,
+                                         workers=workers)
 
     def split(self, data: Triplets, seed: int) -> tuple[Triplets, Triplets, Triplets]:
         """Split by a seeded permutation into the fractions of :attr:`split_fractions`."""
