@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", help=RESULTS_HELP)
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("plot", help="draw a run's figures (distributions, scatter, loss)")
+    p = sub.add_parser("plot", help="draw a run's figures (distributions, scatter, "
+                                    "correlations, loss)")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (results/runs/<run id>)")
     p.add_argument("--out", help="output folder (default: RUN_DIR/figures)")
     p.set_defaults(func=cmd_plot)

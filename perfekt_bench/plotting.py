@@ -1,4 +1,4 @@
-"""Figures of one run, in the style of the Fast Perfekt paper (Figs. 3–6).
+"""Figures of one run, in the style of the Fast Perfekt paper (Figs. 3–7).
 
 ``plot_run(run_dir)`` reads what a run wrote (``evaluation.parquet``, ``history.csv``,
 ``config.json``) and draws, into ``run_dir/figures``:
@@ -10,7 +10,12 @@
   fastsim, refined and fullsim (paper Figs. 3 and 4, top rows);
 * ``loss.png``: the ``train_*`` and ``val_*`` columns of ``history.csv`` per epoch, with the
   stage switch of two-stage refiners marked and λ in its own panel (paper Figs. 4 and 5);
-  skipped when the refiner kept no history.
+  skipped when the refiner kept no history;
+* ``correlations.png``: Pearson correlation matrices of the refined and hidden features for
+  fullsim (the independent half B), fastsim and refined fastsim (weighted Pearson when the
+  refiner gives weights), and the absolute differences |fastsim − fullsim| and
+  |refined − fullsim| with their mean over pairs, the ``corr_diff`` metric (paper Fig. 7);
+  skipped when the task has no hidden feature.
 
 matplotlib is imported inside the functions, with the Agg backend, so that importing this
 module (and ``perfekt-bench --help``) stays fast.
@@ -341,6 +346,169 @@ def plot_scatter(table: pd.DataFrame, out_path: str | Path, *, n_points: int = N
     return _save(fig, out_path)
 
 
+# --- correlations ----------------------------------------------------------------------------
+
+def pearson_matrix(columns: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(Weighted) Pearson correlation matrix of the columns of a 2-D array, as the
+    ``corr_diff`` metric computes it; NaN in the rows and columns of a constant feature."""
+    cov = np.cov(np.asarray(columns, dtype=np.float64), rowvar=False, aweights=weights)
+    cov = np.atleast_2d(cov)
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cov / np.outer(sd, sd)
+
+
+def mean_abs_difference(candidate: np.ndarray, reference: np.ndarray) -> float:
+    """Mean |candidate − reference| over the pairs i < j of two correlation matrices (the
+    ``corr_diff`` metric on one batch); pairs with a constant feature (NaN) are left out."""
+    upper = np.triu_indices_from(candidate, k=1)
+    diff = np.abs(candidate[upper] - reference[upper])
+    diff = diff[np.isfinite(diff)]
+    return float(diff.mean()) if len(diff) else math.nan
+
+
+def correlation_columns(table: pd.DataFrame) -> tuple[list[str], list[str],
+                                                     dict[str, np.ndarray], np.ndarray | None]:
+    """What the correlation figure compares, column-wise as the ``corr_diff`` metric does.
+
+    Returns the variable names (refined features, then hidden), the hidden ones, arrays
+    ``(n, d)`` for ``fastsim`` (x with ``h_fast``), ``refined`` (refined x with ``h_fast``),
+    ``fullsim`` (the metrics' reference: x and h of the independent half B) and ``fullsim_a``
+    (x with ``h_full`` of the same objects, half A; the noise floor's candidate), and the
+    refiner's weights, None when uniform. Without half B (old runs) ``fullsim`` is half A and
+    ``fullsim_a`` is left out.
+    """
+    x_names = _feature_names(table, "fullsim.")
+    h_names = _feature_names(table, "h_fast.")
+
+    def stack(cols: list[str]) -> np.ndarray:
+        return np.column_stack([table[c].to_numpy(np.float64) for c in cols])
+
+    arrays = {
+        "fastsim": stack([f"fastsim.{n}" for n in x_names] + [f"h_fast.{n}" for n in h_names]),
+        "refined": stack([f"refined.{n}" for n in x_names] + [f"h_fast.{n}" for n in h_names]),
+    }
+    half_a = stack([f"fullsim.{n}" for n in x_names] + [f"h_full.{n}" for n in h_names])
+    half_b = ([f"reference.x.{n}" for n in x_names] + [f"reference.h.{n}" for n in h_names])
+    if all(c in table for c in half_b):
+        arrays |= {"fullsim": stack(half_b), "fullsim_a": half_a}
+    else:
+        arrays["fullsim"] = half_a
+    weight = table["refined.weight"].to_numpy(np.float64) if "refined.weight" in table else None
+    if weight is not None and (not len(weight) or np.allclose(weight, weight[0])):
+        weight = None
+    return x_names + h_names, h_names, arrays, weight
+
+
+def corr_diff(candidate: np.ndarray, reference: np.ndarray, weights: np.ndarray | None = None,
+              *, batch_size: int | None = None) -> tuple[float, float]:
+    """The ``corr_diff`` metric on arrays: :func:`mean_abs_difference` of the (weighted)
+    Pearson matrices, as mean ± standard deviation over consecutive batches of ``batch_size``
+    rows (trailing partial batch dropped), or once on all rows (error NaN)."""
+    n = min(len(candidate), len(reference))
+    n_batches = n // batch_size if batch_size else 0
+    slices = ([slice(b * batch_size, (b + 1) * batch_size) for b in range(n_batches)]
+              if n_batches else [slice(0, n)])
+    values = np.array([mean_abs_difference(
+        pearson_matrix(candidate[s], None if weights is None else weights[s]),
+        pearson_matrix(reference[s])) for s in slices])
+    error = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+    return float(values.mean()), error
+
+
+def _annotate(ax, matrix: np.ndarray, dark, fontsize: float) -> None:
+    for (i, j), value in np.ndenumerate(matrix):
+        text = "–" if not np.isfinite(value) else f"{value:.2f}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+                color="white" if np.isfinite(value) and dark(value) else "black")
+
+
+def plot_correlations(table: pd.DataFrame, out_path: str | Path, *, title: str = "",
+                      batch_size: int | None = None) -> dict[str, float]:
+    """Pearson correlation matrices of refined and hidden features (paper Fig. 7).
+
+    Top row: fullsim (the metrics' reference, half B), fastsim and refined fastsim (weighted
+    Pearson when the refiner gives non-uniform weights); bottom row: |fastsim − fullsim| and
+    |refined − fullsim|, each titled with its mean over the pairs i < j — the ``corr_diff``
+    metric on the whole half — and, given the task's ``batch_size``, ``corr_diff`` as the run
+    reports it (mean ± std over batches). Returns the drawn means per candidate.
+    """
+    names, hidden, arrays, weight = correlation_columns(table)
+    if not hidden:
+        raise DataError("evaluation table has no hidden (h_fast.*) columns to correlate")
+    if len(names) < 2:
+        raise DataError("a correlation matrix needs at least two variables")
+    plt = _pyplot()
+
+    matrices = {cand: pearson_matrix(arrays[cand], weight if cand == "refined" else None)
+                for cand in ("fullsim", "fastsim", "refined")}
+    diffs = {cand: np.abs(matrices[cand] - matrices["fullsim"]) for cand in ("fastsim", "refined")}
+    means = {cand: mean_abs_difference(matrices[cand], matrices["fullsim"]) for cand in diffs}
+
+    d = len(names)
+    n_x = d - len(hidden)
+    side = max(3.4, 0.55 * d + 1.3)
+    fontsize = float(np.clip(13 - 0.5 * d, 8, 11))
+    fig, axes = plt.subplots(2, 3, figsize=(3 * side + 1.2, 2 * side + 1.4), dpi=DPI,
+                             layout="constrained")
+    half_b = "fullsim_a" in arrays
+    labels = {"fullsim": "fullsim (reference, half B)" if half_b else "fullsim",
+              "fastsim": STYLE["fastsim"]["label"],
+              "refined": STYLE["refined"]["label"] + (" (weighted)" if weight is not None
+                                                      else "")}
+
+    def frame(ax, matrix, cmap, vmin, vmax):
+        cmap = plt.get_cmap(cmap).with_extremes(bad="0.85")
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_xticks(range(d), names, rotation=45, ha="right", rotation_mode="anchor",
+                      fontsize=fontsize + 1)
+        ax.set_yticks(range(d), names, fontsize=fontsize + 1)
+        ax.tick_params(length=0)
+        if 0 < n_x < d:  # refined | hidden
+            ax.axhline(n_x - 0.5, color="black", linewidth=1.2)
+            ax.axvline(n_x - 0.5, color="black", linewidth=1.2)
+        return image
+
+    for ax, cand in zip(axes[0], ("fullsim", "fastsim", "refined"), strict=True):
+        image = frame(ax, matrices[cand], "RdBu_r", -1.0, 1.0)
+        _annotate(ax, matrices[cand], lambda v: abs(v) > 0.6, fontsize)
+        ax.set_title(labels[cand], fontsize=10)
+    fig.colorbar(image, ax=axes[0, :].tolist(), shrink=0.85, label="Pearson correlation")
+
+    finite = np.concatenate([m[np.isfinite(m)] for m in diffs.values()])
+    vmax = max(float(finite.max()) if len(finite) else 0.0, 0.01)
+    axes[1, 0].set_visible(False)
+    for ax, cand in zip(axes[1, 1:], ("fastsim", "refined"), strict=True):
+        image = frame(ax, diffs[cand], "Greens", 0.0, vmax)
+        _annotate(ax, diffs[cand], lambda v: v > 0.6 * vmax, fontsize)
+        line = f"mean {means[cand]:.3f}"
+        if batch_size and len(table) < batch_size:  # the metric measures once, on all rows
+            line += " = corr_diff"
+        elif batch_size:
+            value, error = corr_diff(arrays[cand], arrays["fullsim"],
+                                     weight if cand == "refined" else None,
+                                     batch_size=batch_size)
+            line += f" · corr_diff {value:.3f}" + (f" ± {error:.3f}" if np.isfinite(error)
+                                                   else "")
+        ax.set_title(f"|{STYLE[cand]['label']} − fullsim|\n{line}", fontsize=10)
+    fig.colorbar(image, ax=axes[1, 1:].tolist(), shrink=0.85,
+                 label="|Δ Pearson correlation|")
+
+    pairs = d * (d - 1) // 2
+    notes = [f"Pearson correlations of the refined ({', '.join(names[:n_x])}) and hidden "
+             f"({', '.join(hidden)}) features, separated by lines",
+             f"mean: of |Δ| over the {pairs} pair{'s' if pairs > 1 else ''} i < j"]
+    if batch_size and len(table) >= batch_size:
+        notes[-1] += (f"; corr_diff: the same over batches of {batch_size} objects, as the run "
+                      "reports it")
+    if half_b:
+        floor = mean_abs_difference(pearson_matrix(arrays["fullsim_a"]), matrices["fullsim"])
+        notes.append(f"noise floor |fullsim half A − half B|: mean {floor:.3f}")
+    fig.suptitle((f"{title}\n" if title else "") + "\n".join(notes), fontsize=10)
+    _save(fig, out_path)
+    return means
+
+
 # --- loss curves -----------------------------------------------------------------------------
 
 def stage_switches(history: pd.DataFrame) -> list[int]:
@@ -465,13 +633,22 @@ def _save(fig, out_path: str | Path) -> Path:
     return out_path
 
 
+def _batch_size(task: Task | None) -> int | None:
+    try:
+        return int(task.evaluation().batch_size) if task is not None else None
+    except Exception:
+        return None
+
+
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, *,
              task: Task | None = None, seed: int | None = None) -> list[Path]:
     """Draw a run's figures into ``out_dir`` (default ``run_dir/figures``); the paths written.
 
     ``task`` gives the histogram binning (its χ² bins); by default it is looked up by the name
-    in ``config.json``, and bins come from the reference when it cannot be found. ``seed``
-    picks the scatter plot's objects (default: the run's seed).
+    in ``config.json``, and bins come from the reference when it cannot be found; its batch
+    size gives the correlation figure's ``corr_diff``. ``seed`` picks the scatter plot's objects
+    (default: the run's seed). ``correlations.png`` is drawn only when the task has a hidden
+    feature.
     """
     run_dir = Path(run_dir)
     table = read_evaluation(run_dir)
@@ -486,6 +663,11 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, *,
         plot_scatter(table, out / "scatter.png", title=title,
                      seed=int(config.get("seed") or 0) if seed is None else seed),
     ]
+    names, hidden, _, _ = correlation_columns(table)
+    if hidden and len(names) >= 2:
+        plot_correlations(table, out / "correlations.png", title=title,
+                          batch_size=_batch_size(task))
+        written.append(out / "correlations.png")
     history = read_history(run_dir)
     if history is not None and any(c.startswith(("train_", "val_")) or c == "lambda"
                                    for c in history.columns):
@@ -495,5 +677,6 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, *,
 
 
 __all__: Sequence[str] = ("plot_run", "plot_distributions", "plot_scatter", "plot_loss",
-                          "feature_bins", "stage_switches", "scatter_partner", "read_evaluation",
-                          "read_history")
+                          "plot_correlations", "feature_bins", "stage_switches",
+                          "scatter_partner", "correlation_columns", "pearson_matrix",
+                          "mean_abs_difference", "corr_diff", "read_evaluation", "read_history")
