@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -205,9 +206,9 @@ def _size_option(p: argparse.ArgumentParser) -> None:
 
 
 def _workers_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=1, metavar="W",
-                   help="processes for data generation (default 1; tasks with a slow "
-                        "generator use them)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="W",
+                   help="processes for data generation (default: all cores; tasks with a "
+                        "slow generator use them)")
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:

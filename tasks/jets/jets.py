@@ -29,8 +29,11 @@ FastJet itself is imported on first use, not when this module is imported.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -180,16 +183,37 @@ class _ClassicEngine:
                 for n in range(1, n_max + 1)]
 
 
+@contextlib.contextmanager
+def _stdout_silenced():
+    """File descriptor 1 to /dev/null: FastJet's C++ banner would otherwise land in the middle
+    of the command line's output (the bindings offer no switch for it)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 @functools.cache
 def _engine():
-    """The fast engine if it answers as expected on a two-particle event, else the classic one."""
+    """The fast engine if it answers as expected on a two-particle event, else the classic one.
+
+    The probe is also FastJet's first clustering in the process, so its banner is swallowed.
+    """
     probe = Particles.from_pt_eta_phi_m([50.0, 40.0], [0.0, 0.1], [0.0, 0.2], [0.0, 0.0],
                                         [211, -211], [1, -1])
-    try:
-        momenta, index = _ExtEngine().inclusive(probe, _jet_definition("antikt", 0.8), 0.0)
-        ok = momenta.shape == (1, 4) and index[0].tolist() == [0, 1]
-    except Exception:  # a fastjet release whose private engine has another signature
-        ok = False
+    with _stdout_silenced():
+        try:
+            momenta, index = _ExtEngine().inclusive(probe, _jet_definition("antikt", 0.8), 0.0)
+            ok = momenta.shape == (1, 4) and index[0].tolist() == [0, 1]
+        except Exception:  # a fastjet release whose private engine has another signature
+            ok = False
+        if not ok:
+            _ClassicEngine().inclusive(probe, _jet_definition("antikt", 0.8), 0.0)
     return _ExtEngine() if ok else _ClassicEngine()
 
 
