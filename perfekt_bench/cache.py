@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .data import GROUPS, FeatureNames, Splits, Triplets
-from .errors import DataError
+from .errors import ConfigurationError, DataError
 
 if TYPE_CHECKING:
     from .task import Task
@@ -142,6 +142,14 @@ class DataCache:
         :meth:`load_dataset`. Nothing is cached when the import fails.
         """
         options = dict(options or {})
+        params = inspect.signature(task.import_files).parameters
+        known = sorted(n for n, p in params.items()
+                       if p.kind is inspect.Parameter.KEYWORD_ONLY and n != "progress")
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = sorted(set(options) - set(known))
+        if unknown and not takes_any:
+            raise ConfigurationError(f"unknown import option(s) {', '.join(unknown)} for task "
+                                     f"{task.name!r}; known: {', '.join(known) or 'none'}")
         files = {"full": Path(full), "fast": Path(fast)}
         for role, path in files.items():
             if not path.is_file():

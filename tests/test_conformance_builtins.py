@@ -40,3 +40,8 @@ class TestBuiltinTasks(TaskTestCase):
     @pytest.fixture
     def task(self, builtin_task):
         return builtin_task
+
+    @pytest.fixture
+    def size(self, builtin_task):
+        # jets come from PYTHIA at ~50 events/s: one part of 500 events gives ~1000 jets
+        return 300 if builtin_task.name == "jets" else 2000
