@@ -92,3 +92,16 @@ def test_omniscient_mmd_sees_broken_hidden_correlation():
     assert MMD().compute(scrambled, ref, settings=omni).value < 0.01
     assert OmniscientMMD().compute(scrambled, ref, settings=omni).value > 20 * floor
     assert CorrelationDifference().compute(scrambled, ref, settings=omni).value > 0.9
+
+
+def test_log10_omniscient_column_of_a_massless_jet_stays_finite():
+    from perfekt_bench import EvaluationSettings, FeatureNames, OmniscientColumn, Sample
+    from perfekt_bench_plugins.metrics.distribution import LOG10_FLOOR, omniscient_columns
+
+    names = FeatureNames(g=("g",), x=("x",), h=("mass",))
+    sample = Sample(g=np.ones((3, 1)), x=np.ones((3, 1)),
+                    h=np.array([[0.0], [1e-5], [173.0]]), names=names)
+    settings = EvaluationSettings(batch_size=3, mmd_bandwidths=(1.0,), chi2_bins=((0.0, 1.0),),
+                                  omniscient=(OmniscientColumn("h", "mass", 0.2, "log10"),))
+    values = omniscient_columns(sample, settings)[:, 0]
+    np.testing.assert_allclose(values, [np.log10(LOG10_FLOOR)] * 2 + [np.log10(173.0)])

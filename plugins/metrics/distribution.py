@@ -20,6 +20,11 @@ def mmd_value(a: np.ndarray, b: np.ndarray, bandwidths: np.ndarray, *, unbiased:
     return float(value)
 
 
+#: the "log10" transform reads values below this as this (a massless one-particle jet would
+#: otherwise give −inf): 1e-3 in the task's units, an MeV for masses in GeV
+LOG10_FLOOR = 1e-3
+
+
 def omniscient_columns(sample: Sample, settings) -> np.ndarray:
     """The omniscient set (g, x and hidden columns) with the task's transforms applied."""
     columns = []
@@ -27,7 +32,7 @@ def omniscient_columns(sample: Sample, settings) -> np.ndarray:
         index = sample.names.of_group(col.group).index(col.name)
         values = sample.columns(col.group)[:, index].astype(np.float64)
         if col.transform == "log10":
-            values = np.log10(values)
+            values = np.log10(np.maximum(values, LOG10_FLOOR))
         elif col.transform is not None:
             raise ValueError(f"unknown omniscient transform {col.transform!r}")
         columns.append(values)

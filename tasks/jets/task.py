@@ -64,9 +64,9 @@ class JetsTask(Task):
         here = Path(__file__).parent
         code = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
                                        for m in GENERATOR_MODULES)).hexdigest()[:16]
+        cards = hashlib.sha256(repr((DetectorCard.cms(), DetectorCard.flawed())).encode())
         return {"definitions": definitions, "pythia": list(PYTHIA_SETTINGS), "code": code,
-                "fullsim_card": repr(DetectorCard.cms()),
-                "fastsim_card": repr(DetectorCard.flawed())}
+                "detector_cards": cards.hexdigest()[:16]}
 
     def data_card(self) -> dict[str, Any]:
         return super().data_card() | {
