@@ -91,7 +91,36 @@ def write_leaderboard(task: str, *, results_dir=None, out_dir="leaderboards",
               f"{', '.join(sorted(set(rows['device'])))}; host(s) "
               f"{', '.join(sorted(set(rows['host'])))}.", ""]
     out = Path(out_dir)
+    figures = copy_figures(rows, out / "figures" / task)
+    if figures:
+        parts += ["## Figures", "", "Of each refiner's run with the lowest seed:", ""]
+        for refiner, files in figures.items():
+            links = ", ".join(f"[{f.stem}](figures/{task}/{refiner}/{f.name})" for f in files)
+            parts.append(f"- **{refiner}**: {links}")
+        parts.append("")
     md, csv = out / f"{task}.md", out / f"{task}.csv"
     atomic_write_bytes(md, "\n".join(parts).encode())
     atomic_write_bytes(csv, stats.to_csv(index=False).encode())
     return [md, csv]
+
+
+def copy_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:
+    """Copy the figures of each refiner's lowest-seed run (newest first among equals) that
+    still has its run folder; the copied files by refiner."""
+    copied: dict[str, list[Path]] = {}
+    runs = rows.drop_duplicates("run_id").sort_values(["seed", "timestamp"],
+                                                       ascending=[True, False])
+    for refiner, group in runs.groupby("refiner", sort=True):
+        for run_dir in group["run_dir"]:
+            source = Path(run_dir) / "figures"
+            pngs = sorted(source.glob("*.png")) if source.is_dir() else []
+            if not pngs:
+                continue
+            target = folder / str(refiner)
+            target.mkdir(parents=True, exist_ok=True)
+            copied[str(refiner)] = []
+            for png in pngs:
+                atomic_write_bytes(target / png.name, png.read_bytes())
+                copied[str(refiner)].append(target / png.name)
+            break
+    return copied

@@ -1,0 +1,54 @@
+"""Leaderboards come only from stored runs: numbers, the commands that made them, figures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfekt_bench import DataError
+from perfekt_bench.cli import main
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("board")
+    dirs = ["--results-dir", str(root / "results"), "--cache-dir", str(root / "cache")]
+    assert main(["compare", "--task", "analytic", "--refiner", "identity", "mse",
+                 "--seeds", "0", "1", "--budget", "smoke", "--quiet", *dirs,
+                 "--leaderboard", "--out", str(root / "boards")]) == 0
+    return root
+
+
+def test_table_rows_are_means_over_seeds(store):
+    from perfekt_bench.results import ResultsStore
+
+    rows = ResultsStore(store / "results").read()
+    board = pd.read_csv(store / "boards" / "analytic.csv")
+    mse = board[(board["label"] == "mse") & (board["metric"] == "mse")].iloc[0]
+    stored = rows[(rows["refiner"] == "mse") & (rows["metric"] == "mse")
+                  & (rows["candidate"] == "refined")]["value"]
+    assert len(stored) == 2 and mse["count"] == 2
+    assert mse["mean"] == pytest.approx(stored.mean())
+    assert mse["std"] == pytest.approx(stored.std())
+    # fastsim does not depend on the refiner: one row from the shared data
+    assert (board["label"] == "fastsim").any() and (board["label"] == "fullsim").any()
+
+
+def test_markdown_names_the_command_and_links_figures(store):
+    text = (store / "boards" / "analytic.md").read_text()
+    assert "perfekt-bench compare --task analytic --refiner identity mse" in text
+    assert "| **mse** |" in text and "| fastsim (unrefined) |" in text
+    assert "Fast Perfekt paper, Table 1" in text
+    for refiner in ("identity", "mse"):
+        png = store / "boards" / "figures" / "analytic" / refiner / "distributions.png"
+        assert png.is_file() and f"figures/analytic/{refiner}/distributions.png" in text
+    assert (store / "boards" / "figures" / "analytic" / "mse" / "loss.png").is_file()
+
+
+def test_no_runs_is_a_clear_error(tmp_path, capsys):
+    assert main(["leaderboard", "--task", "analytic", "--results-dir", str(tmp_path)]) == 2
+    assert "no stored runs of task 'analytic'" in capsys.readouterr().err
+    from perfekt_bench.leaderboard import write_leaderboard
+
+    with pytest.raises(DataError):
+        write_leaderboard("analytic", results_dir=tmp_path, out_dir=tmp_path / "b")
+    assert not np.any([p.suffix == ".md" for p in tmp_path.rglob("*")])
