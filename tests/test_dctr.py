@@ -137,9 +137,15 @@ def test_effective_sample_size_by_hand():
     settings = toy_settings(batch_size=4)
     metric = EffectiveSampleSize()
     value = metric.compute(weighted, unweighted, settings=settings)
-    # batches: (1, 1, 1, 1) → 1; (1, 3, 1, 3) → 8²/20/4 = 0.8
-    assert value.value == pytest.approx(0.9)
-    assert value.error == pytest.approx(np.std([1.0, 0.8], ddof=1))
+    # the whole sample, not per batch: 12²/24/8 = 0.75 (batches would say (1 + 0.8)/2)
+    assert value.value == pytest.approx(0.75)
+    assert 0 < value.error < 0.25
+    # one large weight in many: the batched mean would hide it
+    w = np.ones(4096)
+    w[7] = 400.0
+    heavy = Sample(*(np.zeros((4096, 1), np.float32),) * 3, NAMES, w)
+    assert metric.compute(heavy, unweighted, settings=toy_settings(batch_size=512)).value == (
+        pytest.approx(w.sum() ** 2 / np.square(w).sum() / 4096))
     exact = metric.compute(unweighted, weighted, settings=settings)
     assert exact.value == 1.0 and exact.error == 0.0
     assert not metric.lower_is_better and not metric.measures_distance
