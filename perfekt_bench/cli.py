@@ -102,7 +102,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     host = default_host()
     cache = DataCache(args.cache_dir)
     rows = []
-    for name in args.task or sorted(host.tasks):
+    for name in args.task or host.tasks.names():
         for card in cache.datasets(host.task(name)):
             rows.append([name, card.get("dataset", ""), card.get("key", ""),
                          card.get("size", ""), card.get("seed", "")])

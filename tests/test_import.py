@@ -116,3 +116,14 @@ def test_cli_run_with_unknown_dataset(tmp_path, capsys):
                  "--cache-dir", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "no cached data set 'nope'" in err and "Traceback" not in err
+
+
+def test_cli_data_list_shows_every_task_by_default(tmp_path, files, capsys):
+    assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 0
+    assert f"nothing cached in {tmp_path}" in capsys.readouterr().out
+    assert main(["data", "generate", "--task", "analytic", "--size", "1000", "--quiet",
+                 "--cache-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "analytic" in out and "1000" in out
