@@ -14,7 +14,7 @@ from .errors import (
     PerfektBenchError,
     UnknownNameError,
 )
-from .metric import Metric, MetricValue, batched
+from .metric import Metric, MetricValue, batched, pair_differences, pearson_matrix
 from .plugins import PluginHost, hookimpl
 from .refiner import Refinement, Refiner
 from .registry import Registry
@@ -31,5 +31,5 @@ __all__ = [
     "IncompatibleError", "Metric", "MetricValue", "OmniscientColumn", "PerfektBenchError",
     "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample",
     "Splits", "Task", "Triplets", "UnknownNameError", "__version__", "batched", "hookimpl",
-    "run",
+    "pair_differences", "pearson_matrix", "run",
 ]

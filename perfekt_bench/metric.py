@@ -71,3 +71,19 @@ def batched(fn: Callable[..., float], *samples: Sample | None, batch_size: int) 
     values = np.asarray(values, dtype=np.float64)
     error = float(values.std(ddof=1)) if n_batches > 1 else math.nan
     return MetricValue(float(values.mean()), error)
+
+
+def pearson_matrix(columns: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(Weighted) Pearson correlation matrix of the columns of a 2-D array; NaN in the rows
+    and columns of a constant feature."""
+    cov = np.atleast_2d(np.cov(np.asarray(columns, dtype=np.float64), rowvar=False,
+                               aweights=weights))
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cov / np.outer(sd, sd)
+
+
+def pair_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a − b| over the pairs i < j of two square matrices (correlation coefficients)."""
+    upper = np.triu_indices_from(a, k=1)
+    return np.abs(a[upper] - b[upper])

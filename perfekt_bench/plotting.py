@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DataError
+from .metric import pair_differences, pearson_matrix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -348,21 +349,10 @@ def plot_scatter(table: pd.DataFrame, out_path: str | Path, *, n_points: int = N
 
 # --- correlations ----------------------------------------------------------------------------
 
-def pearson_matrix(columns: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """(Weighted) Pearson correlation matrix of the columns of a 2-D array, as the
-    ``corr_diff`` metric computes it; NaN in the rows and columns of a constant feature."""
-    cov = np.cov(np.asarray(columns, dtype=np.float64), rowvar=False, aweights=weights)
-    cov = np.atleast_2d(cov)
-    sd = np.sqrt(np.diag(cov))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return cov / np.outer(sd, sd)
-
-
 def mean_abs_difference(candidate: np.ndarray, reference: np.ndarray) -> float:
     """Mean |candidate − reference| over the pairs i < j of two correlation matrices (the
     ``corr_diff`` metric on one batch); pairs with a constant feature (NaN) are left out."""
-    upper = np.triu_indices_from(candidate, k=1)
-    diff = np.abs(candidate[upper] - reference[upper])
+    diff = pair_differences(candidate, reference)
     diff = diff[np.isfinite(diff)]
     return float(diff.mean()) if len(diff) else math.nan
 

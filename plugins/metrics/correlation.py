@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfekt_bench import Metric, MetricValue, batched
-
-
-def pearson_matrix(columns: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """(Weighted) Pearson correlation matrix of the columns of a 2-D array."""
-    cov = np.cov(columns.astype(np.float64), rowvar=False, aweights=weights)
-    sd = np.sqrt(np.diag(cov))
-    return cov / np.outer(sd, sd)
+from perfekt_bench import Metric, MetricValue, batched, pair_differences, pearson_matrix
 
 
 class CorrelationDifference(Metric):
@@ -26,9 +19,7 @@ class CorrelationDifference(Metric):
 
     def compute(self, candidate, reference, *, settings, target=None) -> MetricValue:
         def diff(c, r) -> float:
-            rc = pearson_matrix(np.hstack([c.x, c.h]), c.weight)
-            rr = pearson_matrix(np.hstack([r.x, r.h]))
-            upper = np.triu_indices_from(rc, k=1)
-            return float(np.abs(rc[upper] - rr[upper]).mean())
+            return float(pair_differences(pearson_matrix(np.hstack([c.x, c.h]), c.weight),
+                                          pearson_matrix(np.hstack([r.x, r.h]))).mean())
 
         return batched(diff, candidate, reference, batch_size=settings.batch_size)
