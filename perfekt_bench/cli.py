@@ -19,6 +19,7 @@ from .errors import ConfigurationError, PerfektBenchError
 
 BUDGET_HELP = "smoke (seconds, for tests), quick (default: minutes on a laptop CPU), paper"
 RESULTS_HELP = "default: $PERFEKT_BENCH_RESULTS or ./results"
+CACHE_HELP = "default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench"
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -223,7 +224,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 def _storage_options(p: argparse.ArgumentParser, results: bool = True) -> None:
     if results:
         p.add_argument("--results-dir", help=RESULTS_HELP)
-    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
+    p.add_argument("--cache-dir", help=CACHE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -265,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = data_sub.add_parser("list", help="the data sets in the cache")
     p.add_argument("--task", nargs="*")
-    p.add_argument("--cache-dir", help="default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench")
+    p.add_argument("--cache-dir", help=CACHE_HELP)
     p.set_defaults(func=cmd_data_list)
 
     p = sub.add_parser("run", help="fit a refiner on a task and evaluate it")
