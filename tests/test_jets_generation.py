@@ -75,7 +75,9 @@ def test_parts_in_order_truncated_to_n_jets(stand_in, tmp_path):
 
 
 def test_temporary_workdir_is_removed(stand_in, tmp_path, monkeypatch):
-    monkeypatch.setattr(generation.tempfile, "tempdir", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     generate(20, 1, events_per_part=10)
     assert list(tmp_path.iterdir()) == []
 

@@ -25,8 +25,10 @@ from .evaluation import (
     OMNISCIENT_BANDWIDTHS,
 )
 
-#: the modules whose code shapes generated jets: their source enters the cache key
-GENERATOR_MODULES = ("definitions", "particles", "detector", "jets", "generation")
+#: the modules whose code shapes generated jets (paths below the tasks package): their source
+#: enters the cache key
+GENERATOR_MODULES = ("jets/definitions", "jets/particles", "jets/detector", "jets/jets",
+                     "jets/generation", "parts", "pythia")
 
 #: Fast Perfekt paper, Table 2 (fullsim vs …)
 PAPER_TABLE2 = """\
@@ -61,7 +63,7 @@ class JetsTask(Task):
         from .generation import PYTHIA_SETTINGS
 
         definitions = {k: v for k, v in vars(d).items() if k.isupper()}
-        here = Path(__file__).parent
+        here = Path(__file__).parents[1]
         code = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
                                        for m in GENERATOR_MODULES)).hexdigest()[:16]
         cards = hashlib.sha256(repr((DetectorCard.cms(), DetectorCard.flawed())).encode())
