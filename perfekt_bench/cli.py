@@ -70,7 +70,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
           f"train {len(splits.train)}, validation {len(splits.validation)}, "
           f"test {len(splits.test)}")
     print(f"cached in {folder}")
-    print(json.dumps(task.data_card(), indent=2, default=str))
+    print(json.dumps(task.data_card(), indent=2, default=str, ensure_ascii=False))
     return 0
 
 
@@ -121,7 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        params=_parse_set(args.set), metrics=args.metric or None,
                        results_dir=args.results_dir, cache_dir=args.cache_dir,
                        json_path=args.json, progress=not args.quiet, plots=args.plots,
-                       dataset=args.dataset, workers=args.workers, command=args.command_line)
+                       dataset=args.dataset, workers=args.workers, transform=args.transform,
+                       command=args.command_line)
     result = run(config)
     print(f"\n{config.refiner} on {config.task} (seed {config.seed}, {config.budget} budget, "
           f"{config.device}); reference: an independent fullsim sample")
@@ -153,7 +154,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                            device=args.device, results_dir=args.results_dir,
                            cache_dir=args.cache_dir, progress=not args.quiet,
                            plots=args.plots, workers=args.workers,
-                           command=args.command_line)
+                           transform=args.transform, command=args.command_line)
         try:
             result = run(config, host=host)
         except PerfektBenchError as exc:
@@ -219,6 +220,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="do not draw the run's figures into RUN_DIR/figures")
+    p.add_argument("--no-transform", dest="transform", action="store_false",
+                   help="fit on the raw features even where the task offers pre- and "
+                        "post-processing (deepjet: logit in, six-node constraint out)")
 
 
 def _storage_options(p: argparse.ArgumentParser, results: bool = True) -> None:

@@ -75,6 +75,13 @@ class Triplets:
     def __post_init__(self) -> None:
         self.validate()
 
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], names: FeatureNames, *,
+                    paired: bool = True, source: str = "") -> Triplets:
+        """Triplets from a dict of the :data:`GROUPS` arrays (any float dtype → float32)."""
+        f32 = {k: np.asarray(arrays[k], dtype=np.float32) for k in GROUPS}
+        return cls(**f32, names=names, paired=paired, source=source)
+
     def __len__(self) -> int:
         return len(self.x_fast)
 

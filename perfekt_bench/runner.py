@@ -52,6 +52,8 @@ class RunConfig:
     dataset: str | None = None
     #: processes for data generation (tasks with a slow generator use them)
     workers: int = 1
+    #: learn through the task's pre/post-processing when it offers one (``--no-transform``)
+    transform: bool = True
 
 
 @dataclass
@@ -188,6 +190,12 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     check_device(config.device)
     refiner = build_refiner(host, config, task)
     params = refiner.get_params()
+    transform = task.feature_transform() if config.transform else None
+    if transform is not None:
+        from .transform import TransformedRefiner
+
+        refiner = TransformedRefiner(refiner, transform)
+        params = params | {"transform": transform.name}
 
     splits: Splits
     if config.dataset is not None:

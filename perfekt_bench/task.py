@@ -5,11 +5,14 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .data import FeatureNames, Splits, Triplets
+
+if TYPE_CHECKING:
+    from .transform import FeatureTransform
 
 BUDGETS = ("smoke", "quick", "paper")
 
@@ -101,6 +104,11 @@ class Task(abc.ABC):
 
     #: what :meth:`import_files` reads and which options it takes (empty: it cannot import)
     import_help: ClassVar[str] = ""
+
+    def feature_transform(self) -> FeatureTransform | None:
+        """The pre- and post-processing every refiner learns through on this task, if any
+        (see :mod:`perfekt_bench.transform`); ``None``: refiners see the raw features."""
+        return None
 
     def size_for(self, budget: str) -> int:
         return self.sizes[budget]

@@ -113,7 +113,4 @@ class JetsTask(Task):
         return self._triplets(arrays, f"Delphes files {full} (full), {fast} (fast)")
 
     def _triplets(self, arrays: dict[str, np.ndarray], source: str) -> Triplets:
-        f32 = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-        return Triplets(g=f32["g"], x_fast=f32["x_fast"], x_full=f32["x_full"],
-                        h_fast=f32["h_fast"], h_full=f32["h_full"],
-                        names=self.feature_names, paired=True, source=source)
+        return Triplets.from_arrays(arrays, self.feature_names, source=source)
