@@ -15,7 +15,9 @@
   fullsim (the independent half B), fastsim and refined fastsim (weighted Pearson when the
   refiner gives weights), and the absolute differences |fastsim − fullsim| and
   |refined − fullsim| with their mean over pairs, the ``corr_diff`` metric (paper Fig. 7);
-  skipped when the task has no hidden feature.
+  skipped when the task has no hidden feature;
+* ``correlations_conditioning.png``: the same for the refined features and the conditioning
+  parameters g (CMS FastSim refinement paper, Fig. 4).
 
 matplotlib is imported inside the functions, with the Agg backend, so that importing this
 module (and ``perfekt-bench --help``) stays fast.
@@ -357,29 +359,33 @@ def mean_abs_difference(candidate: np.ndarray, reference: np.ndarray) -> float:
     return float(diff.mean()) if len(diff) else math.nan
 
 
-def correlation_columns(table: pd.DataFrame) -> tuple[list[str], list[str],
-                                                     dict[str, np.ndarray], np.ndarray | None]:
+def correlation_columns(table: pd.DataFrame, partners: str = "h"
+                        ) -> tuple[list[str], list[str], dict[str, np.ndarray], np.ndarray | None]:
     """What the correlation figure compares, column-wise as the ``corr_diff`` metric does.
 
-    Returns the variable names (refined features, then hidden), the hidden ones, arrays
-    ``(n, d)`` for ``fastsim`` (x with ``h_fast``), ``refined`` (refined x with ``h_fast``),
-    ``fullsim`` (the metrics' reference: x and h of the independent half B) and ``fullsim_a``
-    (x with ``h_full`` of the same objects, half A; the noise floor's candidate), and the
-    refiner's weights, None when uniform. Without half B (old runs) ``fullsim`` is half A and
-    ``fullsim_a`` is left out.
+    ``partners`` picks what the refined features are correlated with: ``"h"``, the hidden
+    features (Fast Perfekt Fig. 7, the ``corr_diff`` metric), or ``"g"``, the conditioning
+    parameters (CMS paper Fig. 4). Returns the variable names (refined features, then the
+    partners), the partners' names, arrays ``(n, d)`` for ``fastsim`` (x with the fastsim
+    partners), ``refined`` (refined x with them), ``fullsim`` (the metrics' reference: x and
+    partners of the independent half B) and ``fullsim_a`` (x with the fullsim partners of the
+    same objects, half A; the noise floor's candidate), and the refiner's weights, None when
+    uniform. Without half B (old runs) ``fullsim`` is half A and ``fullsim_a`` is left out.
     """
     x_names = _feature_names(table, "fullsim.")
-    h_names = _feature_names(table, "h_fast.")
+    fast, full = ("h_fast.", "h_full.") if partners == "h" else ("g.", "g.")
+    p_names = _feature_names(table, fast)
 
     def stack(cols: list[str]) -> np.ndarray:
         return np.column_stack([table[c].to_numpy(np.float64) for c in cols])
 
     arrays = {
-        "fastsim": stack([f"fastsim.{n}" for n in x_names] + [f"h_fast.{n}" for n in h_names]),
-        "refined": stack([f"refined.{n}" for n in x_names] + [f"h_fast.{n}" for n in h_names]),
+        "fastsim": stack([f"fastsim.{n}" for n in x_names] + [f"{fast}{n}" for n in p_names]),
+        "refined": stack([f"refined.{n}" for n in x_names] + [f"{fast}{n}" for n in p_names]),
     }
-    half_a = stack([f"fullsim.{n}" for n in x_names] + [f"h_full.{n}" for n in h_names])
-    half_b = ([f"reference.x.{n}" for n in x_names] + [f"reference.h.{n}" for n in h_names])
+    half_a = stack([f"fullsim.{n}" for n in x_names] + [f"{full}{n}" for n in p_names])
+    half_b = ([f"reference.x.{n}" for n in x_names]
+              + [f"reference.{partners}.{n}" for n in p_names])
     if all(c in table for c in half_b):
         arrays |= {"fullsim": stack(half_b), "fullsim_a": half_a}
     else:
@@ -387,7 +393,7 @@ def correlation_columns(table: pd.DataFrame) -> tuple[list[str], list[str],
     weight = table["refined.weight"].to_numpy(np.float64) if "refined.weight" in table else None
     if weight is not None and (not len(weight) or np.allclose(weight, weight[0])):
         weight = None
-    return x_names + h_names, h_names, arrays, weight
+    return x_names + p_names, p_names, arrays, weight
 
 
 def corr_diff(candidate: np.ndarray, reference: np.ndarray, weights: np.ndarray | None = None,
@@ -414,8 +420,9 @@ def _annotate(ax, matrix: np.ndarray, dark, fontsize: float) -> None:
 
 
 def plot_correlations(table: pd.DataFrame, out_path: str | Path, *, title: str = "",
-                      batch_size: int | None = None) -> dict[str, float]:
-    """Pearson correlation matrices of refined and hidden features (paper Fig. 7).
+                      batch_size: int | None = None, partners: str = "h") -> dict[str, float]:
+    """Pearson correlation matrices of refined and hidden features (Fast Perfekt Fig. 7), or
+    with ``partners="g"`` of refined features and conditioning parameters (CMS paper Fig. 4).
 
     Top row: fullsim (the metrics' reference, half B), fastsim and refined fastsim (weighted
     Pearson when the refiner gives non-uniform weights); bottom row: |fastsim − fullsim| and
@@ -423,9 +430,10 @@ def plot_correlations(table: pd.DataFrame, out_path: str | Path, *, title: str =
     metric on the whole half — and, given the task's ``batch_size``, ``corr_diff`` as the run
     reports it (mean ± std over batches). Returns the drawn means per candidate.
     """
-    names, hidden, arrays, weight = correlation_columns(table)
+    names, hidden, arrays, weight = correlation_columns(table, partners)
+    kind = "hidden" if partners == "h" else "conditioning"
     if not hidden:
-        raise DataError("evaluation table has no hidden (h_fast.*) columns to correlate")
+        raise DataError(f"evaluation table has no {kind} columns to correlate")
     if len(names) < 2:
         raise DataError("a correlation matrix needs at least two variables")
     plt = _pyplot()
@@ -472,9 +480,10 @@ def plot_correlations(table: pd.DataFrame, out_path: str | Path, *, title: str =
         image = frame(ax, diffs[cand], "Greens", 0.0, vmax)
         _annotate(ax, diffs[cand], lambda v: v > 0.6 * vmax, fontsize)
         line = f"mean {means[cand]:.3f}"
-        if batch_size and len(table) < batch_size:  # the metric measures once, on all rows
+        metric = batch_size if partners == "h" else None  # corr_diff: hidden features only
+        if metric and len(table) < metric:  # the metric measures once, on all rows
             line += " = corr_diff"
-        elif batch_size:
+        elif metric:
             value, error = corr_diff(arrays[cand], arrays["fullsim"],
                                      weight if cand == "refined" else None,
                                      batch_size=batch_size)
@@ -485,10 +494,10 @@ def plot_correlations(table: pd.DataFrame, out_path: str | Path, *, title: str =
                  label="|Δ Pearson correlation|")
 
     pairs = d * (d - 1) // 2
-    notes = [f"Pearson correlations of the refined ({', '.join(names[:n_x])}) and hidden "
+    notes = [f"Pearson correlations of the refined ({', '.join(names[:n_x])}) and {kind} "
              f"({', '.join(hidden)}) features, separated by lines",
              f"mean: of |Δ| over the {pairs} pair{'s' if pairs > 1 else ''} i < j"]
-    if batch_size and len(table) >= batch_size:
+    if batch_size and len(table) >= batch_size and partners == "h":
         notes[-1] += (f"; corr_diff: the same over batches of {batch_size} objects, as the run "
                       "reports it")
     if half_b:
@@ -653,11 +662,12 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, *,
         plot_scatter(table, out / "scatter.png", title=title,
                      seed=int(config.get("seed") or 0) if seed is None else seed),
     ]
-    names, hidden, _, _ = correlation_columns(table)
-    if hidden and len(names) >= 2:
-        plot_correlations(table, out / "correlations.png", title=title,
-                          batch_size=_batch_size(task))
-        written.append(out / "correlations.png")
+    for partners, name in (("h", "correlations.png"), ("g", "correlations_conditioning.png")):
+        names, others, _, _ = correlation_columns(table, partners)
+        if others and len(names) >= 2:
+            plot_correlations(table, out / name, title=title, batch_size=_batch_size(task),
+                              partners=partners)
+            written.append(out / name)
     history = read_history(run_dir)
     if history is not None and any(c.startswith(("train_", "val_")) or c == "lambda"
                                    for c in history.columns):
