@@ -7,16 +7,19 @@ from torch import nn
 
 
 class ResidualBlock(nn.Module):
-    """Two fully connected layers with a skip connection: h + FC₂(act(FC₁(h)))."""
+    """Two fully connected layers with a skip connection: h + FC₂(dropout(act(FC₁(h)))).
 
-    def __init__(self, width: int, negative_slope: float = 0.01):
+    Dropout (rate 0.5 in the CMS paper, Sec. 3.1) acts in training only."""
+
+    def __init__(self, width: int, negative_slope: float = 0.01, dropout: float = 0.0):
         super().__init__()
         self.fc1 = nn.Linear(width, width)
         self.fc2 = nn.Linear(width, width)
         self.act = nn.LeakyReLU(negative_slope)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.fc2(self.act(self.fc1(h)))
+        return h + self.fc2(self.drop(self.act(self.fc1(h))))
 
 
 class ResidualNet(nn.Module):
@@ -28,11 +31,11 @@ class ResidualNet(nn.Module):
     """
 
     def __init__(self, n_inputs: int, n_outputs: int, n_blocks: int, width: int,
-                 negative_slope: float = 0.01):
+                 negative_slope: float = 0.01, dropout: float = 0.0):
         super().__init__()
         self.input = nn.Linear(n_inputs, width)
         self.act = nn.LeakyReLU(negative_slope)
-        self.blocks = nn.ModuleList(ResidualBlock(width, negative_slope)
+        self.blocks = nn.ModuleList(ResidualBlock(width, negative_slope, dropout)
                                     for _ in range(n_blocks))
         self.output = nn.Linear(width, n_outputs)
         self.reset_parameters(negative_slope)
@@ -61,9 +64,9 @@ class FastPerfektModel(nn.Module):
     fastsim value plus a correction: with the zero-initialised output layer, x̂ = x' exactly.
     """
 
-    def __init__(self, n_g: int, n_x: int, n_blocks: int, width: int):
+    def __init__(self, n_g: int, n_x: int, n_blocks: int, width: int, dropout: float = 0.0):
         super().__init__()
-        self.net = ResidualNet(n_g + n_x, n_x, n_blocks, width)
+        self.net = ResidualNet(n_g + n_x, n_x, n_blocks, width, dropout=dropout)
         for name, n in (("g_mean", n_g), ("g_scale", n_g), ("x_mean", n_x), ("x_scale", n_x)):
             self.register_buffer(name, torch.zeros(n) if "mean" in name else torch.ones(n))
 

@@ -19,13 +19,22 @@ import numpy as np
 
 from perfekt_bench import Refinement, Refiner
 
-#: Fast Perfekt paper, Table 3 (analytic data set and collider application)
-PAPER_TABLE3 = {
+#: the papers' settings per task: Fast Perfekt, Table 3 (analytic data set and collider
+#: application), and the CMS FastSim refinement (deepjet)
+PAPER_SETTINGS = {
     "analytic": {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
                  "patience": 10},
     "jets": {"n_blocks": 5, "width": 512, "lr": 5e-5, "batch_size": 4096, "epochs": 1000,
              "patience": None},
+    # CMS FastSim refinement, Secs. 3.1 and 3.4: 5 blocks of 1024, dropout 0.5, Adam 1e-4,
+    # 500 batches of 4096 per epoch, 100 epochs
+    "deepjet": {"n_blocks": 5, "width": 1024, "lr": 1e-4, "batch_size": 4096, "epochs": 100,
+                "patience": None, "max_batches": 500, "dropout": 0.5},
 }
+#: what the ``quick`` budget changes on top of the paper's settings, per task: a 1024-wide
+#: network is hours of CPU per run, and dropout 0.5 needs the paper's many epochs
+QUICK_CHANGES = {"deepjet": {"width": 256, "batch_size": 2048, "dropout": 0.0,
+                             "max_batches": None}}
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,8 @@ class Batch:
 class NetworkRefiner(Refiner):
     """Base of the refiners that train the Fast Perfekt residual network.
 
-    Hyperparameters: ``n_blocks`` residual blocks of ``width`` nodes; Adam with learning rate
+    Hyperparameters: ``n_blocks`` residual blocks of ``width`` nodes with ``dropout`` between
+    the layers of each block (CMS paper Sec. 3.1; 0 in Fast Perfekt); Adam with learning rate
     ``lr``; ``batch_size``; at most ``epochs`` epochs (``max_batches`` caps the batches per
     epoch); early stopping after ``patience`` epochs without a better validation ``monitor``
     value (``None``: no early stopping), restoring the best weights; ``seed``; ``device``.
@@ -49,9 +59,11 @@ class NetworkRefiner(Refiner):
 
     def __init__(self, *, n_blocks: int = 2, width: int = 64, lr: float = 1e-4,
                  batch_size: int = 2048, epochs: int = 100, patience: int | None = 10,
-                 max_batches: int | None = None, seed: int = 0, device: str = "cpu"):
+                 max_batches: int | None = None, dropout: float = 0.0, seed: int = 0,
+                 device: str = "cpu"):
         self.n_blocks = n_blocks
         self.width = width
+        self.dropout = dropout
         self.lr = lr
         self.batch_size = batch_size
         self.epochs = epochs
@@ -64,13 +76,16 @@ class NetworkRefiner(Refiner):
 
     @classmethod
     def defaults(cls, budget: str, task=None) -> dict[str, Any]:
-        """``paper``: Table 3 for the paper's tasks; ``quick``: the same network, fewer
-        epochs and a larger learning rate; ``smoke``: a tiny network for a few batches."""
-        paper = PAPER_TABLE3.get(getattr(task, "name", None), PAPER_TABLE3["analytic"])
+        """``paper``: the papers' settings for their tasks; ``quick``: the same network (for
+        deepjet a narrower one, :data:`QUICK_CHANGES`), fewer epochs and a larger learning
+        rate; ``smoke``: a tiny network for a few batches."""
+        name = getattr(task, "name", None)
+        paper = PAPER_SETTINGS.get(name, PAPER_SETTINGS["analytic"])
         if budget == "paper":
             return dict(paper)
         if budget == "quick":
-            return dict(paper) | {"lr": 1e-3, "epochs": 30, "patience": 5}
+            return (dict(paper) | {"lr": 1e-3, "epochs": 30, "patience": 5}
+                    | QUICK_CHANGES.get(name, {}))
         return {"n_blocks": 1, "width": 16, "lr": 1e-3, "batch_size": 256, "epochs": 2,
                 "patience": None, "max_batches": 8}
 
@@ -138,7 +153,7 @@ class NetworkRefiner(Refiner):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = FastPerfektModel(tr.g.shape[1], tr.x_fast.shape[1], self.n_blocks,
-                                     self.width)
+                                     self.width, self.dropout)
         model.set_scaling(tr.g.cpu(), tr.x_fast.cpu())
         self.model_ = model.to(device)
         self.history_: list[dict[str, float]] = []
@@ -245,7 +260,8 @@ class NetworkRefiner(Refiner):
         from .network import FastPerfektModel
 
         saved = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-        model = FastPerfektModel(saved["n_g"], saved["n_x"], self.n_blocks, self.width)
+        model = FastPerfektModel(saved["n_g"], saved["n_x"], self.n_blocks, self.width,
+                                 self.dropout)
         model.load_state_dict(saved["state"])
         self.model_ = model.to(self.device)
         self.history_ = json.loads((folder / "history.json").read_text())
