@@ -1,4 +1,5 @@
-"""Built-in metrics (Fast Perfekt paper, Sec. 2.2 and Tables 1–2), one plugin."""
+"""Built-in metrics (Fast Perfekt paper, Sec. 2.2 and Tables 1–2; FPD and KPD as in the CMS
+FastSim refinement paper, Table 1), one plugin."""
 
 from perfekt_bench import hookimpl
 
@@ -6,10 +7,12 @@ from .binned import Chi2PerNdof, Chi2Total
 from .correlation import CorrelationDifference
 from .distribution import MMD, OmniscientMMD, UnbiasedMMD
 from .pairs import MeanSquaredError
+from .physics_distance import FrechetPhysicsDistance, KernelPhysicsDistance
 from .weights import EffectiveSampleSize
 
 BUILTIN_METRICS = (MMD, UnbiasedMMD, OmniscientMMD, MeanSquaredError, Chi2PerNdof, Chi2Total,
-                   CorrelationDifference, EffectiveSampleSize)
+                   CorrelationDifference, EffectiveSampleSize, FrechetPhysicsDistance,
+                   KernelPhysicsDistance)
 
 __all__ = [cls.__name__ for cls in BUILTIN_METRICS] + ["BUILTIN_METRICS"]
 
