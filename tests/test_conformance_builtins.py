@@ -43,5 +43,5 @@ class TestBuiltinTasks(TaskTestCase):
 
     @pytest.fixture
     def size(self, builtin_task):
-        # jets come from PYTHIA at ~50 events/s: one part of 500 events gives ~1000 jets
-        return 300 if builtin_task.name == "jets" else 2000
+        # jets and deepjet come from PYTHIA: one part of 500 events gives ~1000 (~3000) jets
+        return 300 if builtin_task.name in ("jets", "deepjet") else 2000

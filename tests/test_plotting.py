@@ -126,7 +126,7 @@ def test_empty_history_skips_loss_figure(mse_run, tmp_path):
     (run_dir / "history.csv").write_text("")
     written = plotting.plot_run(run_dir)
     assert [p.name for p in written] == ["distributions.png", "scatter.png",
-                                         "correlations.png"]
+                                         "correlations.png", "correlations_conditioning.png"]
     with pytest.raises(DataError):
         plotting.plot_loss(pd.DataFrame(), tmp_path / "x.png")
 
@@ -210,6 +210,20 @@ def test_identical_candidates_differ_by_zero(tmp_path):
         kept, plotting.pearson_matrix(arrays["fullsim"])), abs=1e-12)
     assert means["refined"] < 0.5 * plotting.mean_abs_difference(
         plotting.pearson_matrix(arrays["refined"]), plotting.pearson_matrix(arrays["fullsim"]))
+
+
+def test_correlations_with_the_conditioning(tmp_path):
+    """CMS Fig. 4: the refined features against g; a refiner that decorrelates b from the GEN
+    value shows up there."""
+    table = correlation_table()
+    table["reference.g.a_gen"] = table["g.a_gen"]
+    names, partners, arrays, _ = plotting.correlation_columns(table, "g")
+    assert names == ["a", "b", "a_gen"] and partners == ["a_gen"]
+    assert plotting.pearson_matrix(arrays["refined"])[1, 2] == pytest.approx(1.0)
+    table["refined.b"] = np.random.default_rng(5).normal(size=len(table))
+    means = plotting.plot_correlations(table, tmp_path / "cond.png", partners="g")
+    assert means["fastsim"] == pytest.approx(0, abs=1e-12) and means["refined"] > 0.5
+    assert_png(tmp_path / "cond.png")
 
 
 def test_correlations_need_a_hidden_feature(mse_run, tmp_path):

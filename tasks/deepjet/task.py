@@ -1,0 +1,122 @@
+"""The ``deepjet`` task: DeepJet flavour-tag discriminators, FastSim → FullSim (CMS paper).
+
+Refined: x = (B, CvB, CvL, QG); conditioning: GEN pT, GEN η and the hadron flavour; hidden: the
+reco jet's pT and η. Real CMS NanoAOD pairs import through :meth:`DeepJetTask.import_files`;
+the built-in data are PYTHIA 8 tt̄ jets with an emulated tagger (:mod:`.generation`,
+:mod:`.tagger`). Every refiner learns through the paper's pre/post-processing
+(:mod:`.processing`). Paper: ``papers/cms-fastsim-refinement-deepjet.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perfekt_bench import EvaluationSettings, FeatureNames, OmniscientColumn, Task, Triplets
+
+from . import definitions as d
+from .evaluation import CHI2_EDGES, LOG10_FEATURES, MMD_BANDWIDTHS, OMNISCIENT_BANDWIDTHS
+
+#: the modules whose code shapes generated data (paths below the tasks package)
+GENERATOR_MODULES = ("deepjet/definitions", "deepjet/tagger", "deepjet/generation",
+                     "jets/particles", "jets/jets", "parts", "pythia")
+
+#: CMS paper, Table 1
+PAPER_TABLE1 = """\
+CMS FastSim refinement paper, Table 1 (FullSim vs …; ×10³; ≈ 6 M T1tttt jet triplets and 6 M
+tt̄, real CMS FullSim and FastSim, MDMM with ε = 0.084, GPU training):
+
+| FullSim vs … | FPD ×10³ | KPD ×10³ | FPD ×10³ (tt̄) | KPD ×10³ (tt̄) |
+|---|---|---|---|---|
+| FastSim | 0.801 ± 0.046 | 1.07 ± 0.58 | 0.540 ± 0.036 | 0.927 ± 0.448 |
+| FastSim refined | 0.071 ± 0.025 | 0.083 ± 0.418 | 0.065 ± 0.025 | −0.127 ± 0.164 |
+| FullSim (other half) | 0.061 ± 0.029 | −0.024 ± 0.250 | 0.061 ± 0.024 | −0.119 ± 0.167 |
+"""
+
+
+class DeepJetTask(Task):
+    """DeepJet discriminators of AK4 jets, FastSim refined towards FullSim (CMS paper)."""
+
+    name = "deepjet"
+    version = "1"
+    summary = ("DeepJet B, CvB, CvL, QG given GEN pT, η, flavour (CMS FastSim refinement); "
+               "imports NanoAOD pairs; built-in data: PYTHIA 8 tt̄ jets + an emulated tagger")
+    paired = True
+    feature_names = FeatureNames(g=d.G_NAMES, x=d.X_NAMES, h=d.H_NAMES)
+    sizes = {"smoke": 3_000, "quick": 150_000, "paper": 2_000_000}
+    #: a large test split: FPD and KPD want tens of thousands of jets per half
+    split_fractions = (0.5, 0.1, 0.4)
+    reference_results = PAPER_TABLE1
+    import_help = ("two CMS NanoAOD ROOT files of the same generated events, FullSim (--full) "
+                   "and FastSim (--fast): Jet_btagDeepFlavB/CvB/CvL/QG, Jet_hadronFlavour, "
+                   "Jet_pt/eta/phi, GenJet_pt/eta/phi, Jet_genJetIdx if present; option "
+                   "tree=NAME (default Events)")
+
+    def parameters(self) -> dict[str, Any]:
+        from .generation import PYTHIA_SETTINGS, RESOLUTION
+        from .tagger import tune_summary
+
+        definitions = {k: v for k, v in vars(d).items() if k.isupper()}
+        here = Path(__file__).parents[1]
+        code = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
+                                       for m in GENERATOR_MODULES)).hexdigest()[:16]
+        return {"definitions": definitions, "pythia": list(PYTHIA_SETTINGS), "code": code,
+                "resolution": RESOLUTION, "tagger": tune_summary()}
+
+    def data_card(self) -> dict[str, Any]:
+        return super().data_card() | {
+            "description": (
+                "EMULATION, not CMS simulation. PYTHIA 8 tt̄ at 13 TeV; GEN jets anti-kT "
+                "R=0.4 of stable visible particles, pT ≥ 15 GeV, no other GEN jet within "
+                "ΔR 0.5; hadron flavour by ghost association of weakly decaying b/c hadrons "
+                "(CMS hadronFlavour), DeepJet class (b, bb, lepb, c, uds, g) from the ghosts "
+                "and the hardest parton. The six DeepJet nodes come from a stochastic model "
+                "(softmax of class-dependent logits whose separation depends on pT and η, "
+                "Gaussian noise) with a FullSim and a differently tuned FastSim version, "
+                "independent noise per side; discriminators by the CMS paper's eq. (2). "
+                "Reco pT/η smeared with a CMS-like jet resolution. For real FullSim/FastSim "
+                "pairs use 'perfekt-bench data import --task deepjet' with NanoAOD files."),
+            "made_by": "pythia8mc + fastjet + perfekt_bench_tasks.deepjet.tagger, in parts",
+            "source": "CMS FastSim refinement (Bein et al.), Secs. 2–3; README 'deepjet'",
+        }
+
+    def evaluation(self) -> EvaluationSettings:
+        return EvaluationSettings(
+            batch_size=2048,
+            mmd_bandwidths=tuple(MMD_BANDWIDTHS[n] for n in d.X_NAMES),
+            omniscient=(
+                *(OmniscientColumn("g", n, OMNISCIENT_BANDWIDTHS[n],
+                                   "log10" if n in LOG10_FEATURES else None)
+                  for n in d.G_NAMES),
+                *(OmniscientColumn("x", n, MMD_BANDWIDTHS[n]) for n in d.X_NAMES),
+                *(OmniscientColumn("h", n, OMNISCIENT_BANDWIDTHS[n],
+                                   "log10" if n in LOG10_FEATURES else None)
+                  for n in d.H_NAMES)),
+            chi2_bins=tuple(CHI2_EDGES for _ in d.X_NAMES),
+            primary_metric="fpd",
+        )
+
+    def feature_transform(self):
+        from .processing import DeepJetTransform
+
+        return DeepJetTransform()
+
+    def generate(self, size: int, seed: int, *, progress: bool = False, workers: int = 1,
+                 workdir: Path | None = None) -> Triplets:
+        from .generation import generate
+
+        arrays = generate(size, seed, workers=workers, workdir=workdir, progress=progress)
+        return self._triplets(arrays, f"{self.name} generator (seed {seed})")
+
+    def import_files(self, full: Path, fast: Path, *, progress: bool = False,
+                     tree: str = "Events") -> Triplets:
+        from .nanoaod import import_nanoaod
+
+        arrays = import_nanoaod(full, fast, tree=tree, progress=progress)
+        return self._triplets(arrays, f"NanoAOD files {full} (full), {fast} (fast)")
+
+    def _triplets(self, arrays: dict[str, np.ndarray], source: str) -> Triplets:
+        return Triplets.from_arrays(arrays, self.feature_names, source=source)
