@@ -84,6 +84,11 @@ def write_nanoaod(path: Path, events, *, drop=(), ids=None, tree="Events") -> Pa
 @pytest.fixture
 def pair():
     """Four events whose triplets are known; returns (full events, fast events, expected)."""
+    return pair_events()
+
+
+def pair_events():
+    """Four events whose triplets are known: (full events, fast events, expected rows)."""
     full = [
         ([(50, 0.0, 0.0), (30, 1.0, 2.0), (20, -1.0, -2.0), (18, -1.3, -2.0), (12, 0.0, 0.35)],
          [jet(48, 0.1, 0.0, (0.9, 0.1, 0.7, 0.3), 5, 0),   # ΔR 0.1: g0's partner

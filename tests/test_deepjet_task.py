@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_deepjet_nanoaod import pair_events, write_nanoaod, write_pair
 
 from perfekt_bench import RunConfig, run
 from perfekt_bench.plugins import default_host
@@ -70,3 +71,47 @@ def test_no_transform_fits_on_raw_discriminators(tmp_path, cache_dir):
     config = json.loads((result.run_dir / "config.json").read_text())
     assert "transform" not in config["params"]
     assert not (result.run_dir / "model" / "transform.json").exists()
+
+
+# --------------------------------------------------------------------------- NanoAOD import
+
+def test_cli_imports_a_nanoaod_pair(tmp_path, capsys):
+    from perfekt_bench.cache import DataCache
+    from perfekt_bench.cli import main
+
+    full, fast, expected = pair_events()
+    full_file, fast_file = write_pair(tmp_path, full, fast)
+    cache = tmp_path / "cache"
+    assert main(["data", "import", "--task", "deepjet", "--full", str(full_file), "--fast",
+                 str(fast_file), "--name", "tiny", "--cache-dir", str(cache)]) == 0
+    captured = capsys.readouterr()
+    assert "--dataset tiny" in captured.out
+    assert "1 dropped for DeepJet default values → 4 triplets" in captured.err
+    splits = DataCache(cache).load_dataset(default_host().task("deepjet"), "tiny")
+    rows = np.concatenate([s.x_full for s in (splits.train, splits.validation, splits.test)])
+    np.testing.assert_allclose(np.sort(rows, axis=0), np.sort(np.asarray(
+        expected["x_full"], dtype=np.float32), axis=0))
+
+
+@pytest.mark.parametrize("broken", ["no_deepjet", "missing_branch"])
+def test_cli_refuses_broken_nanoaod_and_caches_nothing(tmp_path, capsys, broken):
+    from perfekt_bench.cli import main
+
+    full, fast, _ = pair_events()
+    full_file, fast_file = write_pair(tmp_path, full, fast)
+    if broken == "no_deepjet":
+        for ev in full:
+            for j in ev[1]:
+                j.update(btagDeepFlavB=-3000.0, btagDeepFlavCvB=-1.0, btagDeepFlavCvL=-1.0,
+                         btagDeepFlavQG=-1.0)
+        write_nanoaod(full_file, full)
+        message = "default values"
+    else:
+        write_nanoaod(fast_file, fast, drop=("Jet_btagDeepFlavQG",))
+        message = "Jet_btagDeepFlavQG"
+    cache = tmp_path / "cache"
+    assert main(["data", "import", "--task", "deepjet", "--full", str(full_file), "--fast",
+                 str(fast_file), "--cache-dir", str(cache), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list(cache.rglob("*.parquet"))

@@ -10,6 +10,7 @@ the built-in data are PYTHIA 8 tt̄ jets with an emulated tagger (:mod:`.generat
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,13 @@ class DeepJetTask(Task):
                      tree: str = "Events") -> Triplets:
         from .nanoaod import import_nanoaod
 
-        arrays = import_nanoaod(full, fast, tree=tree, progress=progress)
+        report: dict[str, int] = {}
+        arrays = import_nanoaod(full, fast, tree=tree, progress=progress, report=report)
+        if progress:
+            print(f"deepjet import: {report['events']} events, {report['gen_jets_kept']} of "
+                  f"{report['gen_jets']} GEN jets kept, {report['matched']} matched in both "
+                  f"files, {report['dropped_default_tags']} dropped for DeepJet default "
+                  f"values → {report['triplets']} triplets", file=sys.stderr)
         return self._triplets(arrays, f"NanoAOD files {full} (full), {fast} (fast)")
 
     def _triplets(self, arrays: dict[str, np.ndarray], source: str) -> Triplets:
