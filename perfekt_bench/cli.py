@@ -141,10 +141,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .runner import RunConfig, run
 
     host = default_host()
+    if args.dataset is not None and len(args.task) != 1:
+        raise ConfigurationError("--dataset names a data set of one task; give one --task")
     for task in args.task:
         host.task(task)  # unknown names fail before any run starts
     for refiner in args.refiner:
         host.refiner_class(refiner)
+    if args.dataset is not None:  # so does a data set that is not cached
+        from .cache import DataCache
+
+        DataCache(args.cache_dir).load_dataset(host.task(args.task[0]), args.dataset)
     matrix = [(t, r, s) for t in args.task for r in args.refiner for s in args.seeds]
     failed = []
     for i, (task, refiner, seed) in enumerate(matrix, 1):
@@ -153,7 +159,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         config = RunConfig(task=task, refiner=refiner, seed=seed, budget=args.budget,
                            device=args.device, results_dir=args.results_dir,
                            cache_dir=args.cache_dir, progress=not args.quiet,
-                           plots=args.plots, workers=args.workers,
+                           plots=args.plots, workers=args.workers, dataset=args.dataset,
                            transform=args.transform, command=args.command_line)
         try:
             result = run(config, host=host)
@@ -211,6 +217,11 @@ def _workers_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="W",
                    help="processes for data generation (default: all cores; tasks with a "
                         "slow generator use them)")
+
+
+def _dataset_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", metavar="NAME",
+                   help="run on a cached data set (an import's name or key; see 'data list')")
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -280,8 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the task data (default 0)")
     _run_options(p)
     _size_option(p)
-    p.add_argument("--dataset", metavar="NAME",
-                   help="run on a cached data set (an import's name or key; see 'data list')")
+    _dataset_option(p)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a refiner hyperparameter (repeatable; JSON values)")
     p.add_argument("--metric", action="append", metavar="NAME",
@@ -294,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", nargs="+", required=True)
     p.add_argument("--refiner", nargs="+", required=True)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    _dataset_option(p)
     _run_options(p)
     p.add_argument("--leaderboard", action="store_true",
                    help="write the leaderboard tables of these tasks afterwards")

@@ -70,3 +70,16 @@ def test_console_script_help_is_fast_and_works():
          "import sys; from perfekt_bench.plugins import PluginHost; PluginHost();"
          "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=60)
     assert probe.stdout.strip() == "False", probe.stderr
+
+
+def test_compare_dataset_needs_one_task(capsys):
+    assert main(["compare", "--task", "analytic", "jets", "--refiner", "identity",
+                 "--dataset", "mine", "--quiet"]) == 2
+    assert "--dataset names a data set of one task" in capsys.readouterr().err
+
+
+def test_compare_runs_on_a_named_dataset(tmp_path, capsys):
+    dirs = ["--results-dir", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")]
+    assert main(["compare", "--task", "analytic", "--refiner", "identity", "--dataset",
+                 "nothing-cached", "--budget", "smoke", "--quiet", "--no-plots", *dirs]) == 2
+    assert "nothing-cached" in capsys.readouterr().err
