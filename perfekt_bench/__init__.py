@@ -20,6 +20,7 @@ from .refiner import Refinement, Refiner
 from .registry import Registry
 from .runner import RunConfig, RunResult, run
 from .task import BUDGETS, EvaluationSettings, OmniscientColumn, Task
+from .transform import FeatureTransform, TransformedRefiner
 
 try:
     __version__ = _version("perfekt-bench")
@@ -28,8 +29,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "BUDGETS", "ConfigurationError", "DataError", "EvaluationSettings", "FeatureNames",
-    "IncompatibleError", "Metric", "MetricValue", "OmniscientColumn", "PerfektBenchError",
-    "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample",
-    "Splits", "Task", "Triplets", "UnknownNameError", "__version__", "batched", "hookimpl",
-    "pair_differences", "pearson_matrix", "run",
+    "FeatureTransform", "IncompatibleError", "Metric", "MetricValue", "OmniscientColumn",
+    "PerfektBenchError", "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig",
+    "RunResult", "Sample", "Splits", "Task", "TransformedRefiner", "Triplets",
+    "UnknownNameError", "__version__", "batched", "hookimpl", "pair_differences",
+    "pearson_matrix", "run",
 ]
