@@ -8,6 +8,7 @@ are shown once, with their batch spread. The commands that made the runs are lis
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -16,10 +17,36 @@ from .errors import DataError
 from .report import format_value
 from .results import ResultsStore, atomic_write_bytes
 
+#: hyperparameter columns that vary between runs without making them another configuration
+_NOT_A_CONFIGURATION = {"p_seed", "p_device"}
+
+
+def labelled(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with a ``label`` per run: the refiner's name, followed by the hyperparameters
+    in which its runs differ (``cms-mdmm (epsilon=0.084)``), so that runs of one refiner with
+    different settings get rows of their own instead of being averaged together."""
+    out = rows.assign(label=rows["refiner"].astype(str))
+    for refiner, group in rows.groupby("refiner"):
+        differing = [c for c in group.columns if c.startswith("p_")
+                     and c not in _NOT_A_CONFIGURATION
+                     and group[c].astype(str).nunique() > 1]
+        if differing:
+            out.loc[group.index, "label"] = [
+                f"{refiner} (" + ", ".join(f"{c[2:]}={v}" for c, v in zip(differing, values,
+                                                                         strict=True)) + ")"
+                for values in group[differing].itertuples(index=False)]
+    return out
+
+
+def _folder(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", label).strip("_")
+
 
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean, standard deviation and count over seeds per (row label, metric)."""
-    refined = rows[rows["candidate"] == "refined"].assign(label=lambda d: d["refiner"])
+    if "label" not in rows:
+        rows = labelled(rows)
+    refined = rows[rows["candidate"] == "refined"]
     # fastsim and fullsim do not depend on the refiner: one value per data set
     base = rows[rows["candidate"] != "refined"].drop_duplicates(
         ["data_key", "metric", "candidate"]).assign(label=lambda d: d["candidate"])
@@ -72,6 +99,7 @@ def write_leaderboard(task: str, *, results_dir=None, out_dir="leaderboards",
         rows = rows[rows["budget"] == budget]
         if rows.empty:
             raise DataError(f"no stored runs of task {task!r} with budget {budget!r}")
+    rows = labelled(rows)
     metrics = sorted(set(rows["metric"]))
     table, stats = leaderboard_table(rows, metrics)
     commands = sorted(set(rows["command"].dropna())) if "command" in rows else []
@@ -94,9 +122,10 @@ def write_leaderboard(task: str, *, results_dir=None, out_dir="leaderboards",
     figures = copy_figures(rows, out / "figures" / task)
     if figures:
         parts += ["## Figures", "", "Of each refiner's run with the lowest seed:", ""]
-        for refiner, files in figures.items():
-            links = ", ".join(f"[{f.stem}](figures/{task}/{refiner}/{f.name})" for f in files)
-            parts.append(f"- **{refiner}**: {links}")
+        for label, files in figures.items():
+            links = ", ".join(f"[{f.stem}](figures/{task}/{_folder(label)}/{f.name})"
+                              for f in files)
+            parts.append(f"- **{label}**: {links}")
         parts.append("")
     md, csv = out / f"{task}.md", out / f"{task}.csv"
     atomic_write_bytes(md, "\n".join(parts).encode())
@@ -105,22 +134,23 @@ def write_leaderboard(task: str, *, results_dir=None, out_dir="leaderboards",
 
 
 def copy_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:
-    """Copy the figures of each refiner's lowest-seed run (newest first among equals) that
-    still has its run folder; the copied files by refiner."""
+    """Copy the figures of each row label's (:func:`labelled`) lowest-seed run (newest first
+    among equals) that still has its run folder; the copied files by label."""
     copied: dict[str, list[Path]] = {}
+    rows = rows if "label" in rows else labelled(rows)
     runs = rows.drop_duplicates("run_id").sort_values(["seed", "timestamp"],
                                                        ascending=[True, False])
-    for refiner, group in runs.groupby("refiner", sort=True):
+    for label, group in runs.groupby("label", sort=True):
         for run_dir in group["run_dir"]:
             source = Path(run_dir) / "figures"
             pngs = sorted(source.glob("*.png")) if source.is_dir() else []
             if not pngs:
                 continue
-            target = folder / str(refiner)
+            target = folder / _folder(str(label))
             target.mkdir(parents=True, exist_ok=True)
-            copied[str(refiner)] = []
+            copied[str(label)] = []
             for png in pngs:
                 atomic_write_bytes(target / png.name, png.read_bytes())
-                copied[str(refiner)].append(target / png.name)
+                copied[str(label)].append(target / png.name)
             break
     return copied

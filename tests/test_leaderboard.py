@@ -52,3 +52,18 @@ def test_no_runs_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(DataError):
         write_leaderboard("analytic", results_dir=tmp_path, out_dir=tmp_path / "b")
     assert not np.any([p.suffix == ".md" for p in tmp_path.rglob("*")])
+
+
+def test_runs_with_other_hyperparameters_get_their_own_row(store, tmp_path):
+    """Another ε or learning rate is another configuration, not another seed to average."""
+    dirs = ["--results-dir", str(store / "results"), "--cache-dir", str(store / "cache")]
+    assert main(["run", "--task", "analytic", "--refiner", "mse", "--budget", "smoke",
+                 "--set", "lr=0.01", "--quiet", "--no-plots", *dirs]) == 0
+    assert main(["leaderboard", "--task", "analytic", *dirs[:2], "--budget", "smoke",
+                 "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "analytic.md").read_text()
+    assert "| **mse (lr=0.001)** |" in text and "| **mse (lr=0.01)** |" in text
+    assert "| **identity** |" in text  # its runs differ in the seed only
+    board = pd.read_csv(tmp_path / "analytic.csv")
+    counts = board[board["metric"] == "mse"].set_index("label")["count"]
+    assert counts["mse (lr=0.001)"] == 2 and counts["mse (lr=0.01)"] == 1
