@@ -241,6 +241,22 @@ class CMSMDMMRefiner(_CMSKernelBudget, NetworkRefiner):
         self.lambda_init = lambda_init
         self.damping = damping
 
+    #: quick-budget ε per task, where the paper's 0.084 would not sit where the paper put it.
+    #: The paper picks ε = 0.084 as a value that "converges close to the MMD-only training",
+    #: whose Huber stays near the unrefined one. On our deepjet emulation FullSim and FastSim
+    #: carry independent tagger noise, and the unrefined Huber (logit space, validation split
+    #: of the quick data) is 0.178, so ε = 0.084 forces regression to the mean; 0.18 applies
+    #: the paper's rule to these data. The ``paper`` budget keeps 0.084.
+    QUICK_EPSILON = {"deepjet": 0.18}
+
+    @classmethod
+    def defaults(cls, budget, task=None) -> dict[str, Any]:
+        params = super().defaults(budget, task)
+        name = getattr(task, "name", None)
+        if budget == "quick" and name in cls.QUICK_EPSILON:
+            params["epsilon"] = cls.QUICK_EPSILON[name]
+        return params
+
     @classmethod
     def search_space(cls, trial) -> dict[str, Any]:
         return super().search_space(trial) | {
