@@ -241,20 +241,21 @@ class CMSMDMMRefiner(_CMSKernelBudget, NetworkRefiner):
         self.lambda_init = lambda_init
         self.damping = damping
 
-    #: quick-budget ε per task, where the paper's 0.084 would not sit where the paper put it.
-    #: The paper picks ε = 0.084 as a value that "converges close to the MMD-only training",
-    #: whose Huber stays near the unrefined one. On our deepjet emulation FullSim and FastSim
-    #: carry independent tagger noise, and the unrefined Huber (logit space, validation split
-    #: of the quick data) is 0.178, so ε = 0.084 forces regression to the mean; 0.18 applies
-    #: the paper's rule to these data. The ``paper`` budget keeps 0.084.
-    QUICK_EPSILON = {"deepjet": 0.18}
+    #: quick-budget settings per task where the paper's would not act as in the paper. The
+    #: paper picks ε = 0.084 as a value that "converges close to the MMD-only training". On our
+    #: deepjet emulation FullSim and FastSim carry independent tagger noise: the unrefined Huber
+    #: (logit space, quick validation split) is 0.178 and the MMD-only training's 0.205, so
+    #: 0.084 forces regression to the mean; 0.18 applies the paper's rule to these data. λ
+    #: starts at 0, as in the mdmm package the paper adapted: started at 1, λ·Huber (≈ 0.18)
+    #: outweighs the MMD (≈ 0.005) for the whole quick budget (720 steps at lr_λ = 1e-3).
+    #: The ``paper`` budget keeps ε = 0.084 and λ₀ = 1; the leaderboard shows all three.
+    QUICK_SETTINGS = {"deepjet": {"epsilon": 0.18, "lambda_init": 0.0}}
 
     @classmethod
     def defaults(cls, budget, task=None) -> dict[str, Any]:
         params = super().defaults(budget, task)
-        name = getattr(task, "name", None)
-        if budget == "quick" and name in cls.QUICK_EPSILON:
-            params["epsilon"] = cls.QUICK_EPSILON[name]
+        if budget == "quick":
+            params |= cls.QUICK_SETTINGS.get(getattr(task, "name", None), {})
         return params
 
     @classmethod
