@@ -31,6 +31,7 @@ from perfekt_bench_tasks.deepjet.definitions import (
     PT_MIN,
 )
 from perfekt_bench_tasks.deepjet.nanoaod import import_nanoaod
+from perfekt_bench_tasks.jets.jets import delta_r
 
 TESTDATA = Path(__file__).parents[2] / "shared" / "testdata"
 REAL = TESTDATA / "nanoaod_cms_opendata_2015_ttbar_200events.root"
@@ -188,10 +189,10 @@ def test_gen_jet_index_is_followed_not_the_closest_gen_jet(tmp_path):
         import_nanoaod(*paths)  # ... and in event 0 the index names the far one
 
 
-def test_delta_phi_is_wrapped():
-    assert nanoaod._delta_r(0.0, 3.1, 0.0, -3.1) == pytest.approx(2 * math.pi - 6.2)
-    assert nanoaod._delta_r(0.0, math.pi, 0.0, 0.0) == pytest.approx(math.pi)
-    assert nanoaod._delta_r(1.0, -math.pi / 2, 0.0, math.pi / 2) == pytest.approx(
+def test_delta_phi_is_wrapped():  # the importer's ΔR is the jets task's
+    assert delta_r(0.0, 3.1, 0.0, -3.1) == pytest.approx(2 * math.pi - 6.2)
+    assert delta_r(0.0, math.pi, 0.0, 0.0) == pytest.approx(math.pi)
+    assert delta_r(1.0, -math.pi / 2, 0.0, math.pi / 2) == pytest.approx(
         math.hypot(1.0, math.pi))
 
 
@@ -205,7 +206,7 @@ def _naive_kept(events):
     out = []
     for ev in events:
         for i, (pt, eta, phi) in enumerate(ev):
-            neighbours = [nanoaod._delta_r(eta, phi, e, p) for k, (q, e, p) in enumerate(ev)
+            neighbours = [delta_r(eta, phi, e, p) for k, (q, e, p) in enumerate(ev)
                           if k != i and q >= PT_MIN]
             out.append(pt >= PT_MIN and all(dr >= ISOLATION_DR for dr in neighbours))
     return out
@@ -214,7 +215,7 @@ def _naive_kept(events):
 def _naive_greedy(reco_events, gen_events):
     out, start_r, start_g = [], 0, 0
     for reco, gen in zip(reco_events, gen_events, strict=True):
-        pairs = sorted((nanoaod._delta_r(r[1], r[2], g[1], g[2]), i, j)
+        pairs = sorted((delta_r(r[1], r[2], g[1], g[2]), i, j)
                        for i, r in enumerate(reco) for j, g in enumerate(gen))
         partner, used = [-1] * len(reco), set()
         for dr, i, j in pairs:

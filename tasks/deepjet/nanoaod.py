@@ -57,6 +57,7 @@ import numpy as np
 
 from perfekt_bench.errors import DataError
 
+from ..jets.jets import delta_r
 from .definitions import FLAVOURS, ISOLATION_DR, MATCH_DR, NANOAOD_TAG_BRANCHES, PT_MIN, X_NAMES
 
 #: events read at a time; the pair arrays of a chunk grow with (jets per event)² · CHUNK_EVENTS
@@ -156,11 +157,6 @@ class _Jets:
         return np.repeat(np.arange(len(self.offsets) - 1), self.counts)
 
 
-def _delta_r(eta_a, phi_a, eta_b, phi_b) -> np.ndarray:
-    dphi = np.pi - np.mod(np.pi - (phi_a - phi_b), 2 * np.pi)  # wrapped to (−π, π]
-    return np.hypot(eta_a - eta_b, dphi)
-
-
 def _pairs(counts_a: np.ndarray, counts_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices (i, j) of every pair of an a-jet and a b-jet of the same event."""
     event_a = np.repeat(np.arange(len(counts_a)), counts_a)
@@ -182,7 +178,7 @@ def _close_pairs(a: _Jets, b: _Jets, max_dr: float, *, same: bool = False):
         i, j = i[once], j[once]
     near = np.abs(a.eta[i] - b.eta[j]) < max_dr  # cheap, and it leaves few pairs
     i, j = i[near], j[near]
-    dr = _delta_r(a.eta[i], a.phi[i], b.eta[j], b.phi[j])
+    dr = delta_r(a.eta[i], a.phi[i], b.eta[j], b.phi[j])
     near = dr < max_dr
     return i[near], j[near], dr[near]
 
@@ -246,7 +242,7 @@ def _indexed_partner(reco: _Jets, gen: _Jets, gen_idx: np.ndarray,
     has = (gen_idx >= 0) & ~unstored
     partner = np.where(has, gen.offsets[event] + gen_idx, -1)
     p = partner[has]
-    far = _delta_r(reco.eta[has], reco.phi[has], gen.eta[p], gen.phi[p]) >= MATCH_DR
+    far = delta_r(reco.eta[has], reco.phi[has], gen.eta[p], gen.phi[p]) >= MATCH_DR
     partner[np.flatnonzero(has)[far]] = -1
     return partner, unstored
 
