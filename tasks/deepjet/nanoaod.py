@@ -47,7 +47,6 @@ discriminators of kept jets), hadron flavours of kept jets outside
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ import numpy as np
 from perfekt_bench.errors import DataError
 
 from ..jets.jets import delta_r
+from ..rootfiles import chunks, open_tree, progress_bar, read_arrays
 from .definitions import FLAVOURS, ISOLATION_DR, MATCH_DR, NANOAOD_TAG_BRANCHES, PT_MIN, X_NAMES
 
 #: events read at a time; the pair arrays of a chunk grow with (jets per event)² · CHUNK_EVENTS
@@ -273,9 +273,9 @@ def _matched_rows(full_path: Path, fast_path: Path, tree: str, progress: bool,
         _check_same_events(full, fast)
         counts["events"] = full.num_entries
 
-        bar = _progress_bar(full.num_entries, progress)
+        bar = progress_bar(full.num_entries, progress, "NanoAOD import")
         try:
-            for start, stop in _chunks(full.num_entries):
+            for start, stop in chunks(full.num_entries, CHUNK_EVENTS):
                 yield _chunk_rows(full, fast, start, stop, counts)
                 bar.update(stop - start)
         finally:
@@ -356,7 +356,7 @@ def _check_same_events(full: _NanoFile, fast: _NanoFile):
     if not (full.has(_EVENT_ID) and fast.has(_EVENT_ID)):
         return
     n_differ, first = 0, None
-    for start, stop in _chunks(full.num_entries):
+    for start, stop in chunks(full.num_entries, CHUNK_EVENTS):
         ids = [file.read_flat(_EVENT_ID, start, stop) for file in (full, fast)]
         differ = np.zeros(stop - start, dtype=bool)
         for b in _EVENT_ID:
@@ -439,33 +439,7 @@ class _NanoFile:
 
     @classmethod
     def open(cls, path: Path, role: str, tree: str, stack: ExitStack) -> _NanoFile:
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
-        import uproot
-
-        try:
-            root = stack.enter_context(uproot.open(path))
-        except Exception as err:
-            raise DataError(f"{path}: not a readable ROOT file ({_describe(err)})") from err
-        size = path.stat().st_size
-        end = getattr(root.file, "fEND", size)
-        if size < end:
-            raise DataError(f"{path}: truncated ROOT file: {size} bytes, its header says {end}")
-        try:
-            if tree not in root:
-                trees = [k for k, c in root.classnames(cycle=False).items()
-                         if c in ("TTree", "ROOT::RNTuple")]
-                raise DataError(f"{path}: no tree {tree!r} (trees: "
-                                f"{', '.join(trees) or 'none'}); is it NanoAOD?")
-            obj = root[tree]
-            if not isinstance(obj, uproot.behaviors.TTree.TTree):
-                raise DataError(f"{path}: {tree!r} is a {obj.classname}, not a TTree; NanoAOD "
-                                "is read from a TTree")
-            return cls(path, role, obj)
-        except DataError:
-            raise
-        except Exception as err:
-            raise DataError(f"{path}: corrupt or truncated ROOT file ({_describe(err)})") from err
+        return cls(path, role, open_tree(path, tree, stack, kind="NanoAOD"))
 
     def has(self, branches) -> bool:
         return set(branches) <= self.keys
@@ -478,15 +452,7 @@ class _NanoFile:
 
     def _arrays(self, branches, start: int, stop: int):
         self.start, self.stop = start, stop
-        try:
-            return self.tree.arrays(list(branches), entry_start=start, entry_stop=stop,
-                                    library="ak")
-        except MemoryError:
-            raise
-        except Exception as err:
-            raise DataError(f"{self.path}: cannot read branches {', '.join(branches)} in "
-                            f"entries {start}–{stop - 1}; corrupt or truncated file? "
-                            f"({_describe(err)})") from err
+        return read_arrays(self.path, self.tree, branches, start, stop)
 
     def read_flat(self, branches, start: int, stop: int) -> dict[str, np.ndarray]:
         """One value per event of each branch."""
@@ -519,20 +485,3 @@ class _NanoFile:
                 which = "kept jets" if keep is not None else "jets"
                 raise DataError(f"{self.path}: branch {b} has {n} NaN or infinite values among "
                                 f"the {which} of entries {self.chunk}")
-
-
-def _chunks(n: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, n, CHUNK_EVENTS):
-        yield start, min(start + CHUNK_EVENTS, n)
-
-
-def _describe(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="event", desc="NanoAOD import", file=sys.stderr,
-                disable=not enabled)

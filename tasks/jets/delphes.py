@@ -23,7 +23,6 @@ uproot itself can write); ``Tau[5]`` may also be called ``Tau``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 
 from perfekt_bench.errors import DataError
 
+from ..rootfiles import chunks, open_tree, progress_bar, read_arrays
 from . import jets
 from .definitions import (
     BETA_GEN,
@@ -109,9 +109,9 @@ def import_delphes(full_path, fast_path, *, gen_branch: str | None = None,
 
         rows: list[tuple[np.ndarray, ...]] = []
         counts = {"gen": 0, "full": 0, "fast": 0}
-        bar = _progress_bar(full.num_entries, progress)
+        bar = progress_bar(full.num_entries, progress, "Delphes import")
         try:
-            for start, stop in _chunks(full.num_entries):
+            for start, stop in chunks(full.num_entries, CHUNK_EVENTS):
                 if check_particles:
                     _check_same_events(full, fast, start, stop)
                 gen_events = gen.read(start, stop)
@@ -295,31 +295,7 @@ class _DelphesFile:
 
     @classmethod
     def open(cls, path: Path, stack: ExitStack) -> _DelphesFile:
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
-        import uproot
-
-        try:
-            root = stack.enter_context(uproot.open(path))
-        except Exception as err:
-            raise DataError(f"{path}: not a readable ROOT file ({_describe(err)})") from err
-        size = path.stat().st_size
-        end = getattr(root.file, "fEND", size)
-        if size < end:
-            raise DataError(f"{path}: truncated ROOT file: {size} bytes, its header says {end}")
-        try:
-            if TREE not in root:
-                raise DataError(f"{path}: no tree {TREE!r} (keys: "
-                                f"{', '.join(root.keys(cycle=False)) or 'none'}); is it Delphes "
-                                "output?")
-            tree = root[TREE]
-            if not isinstance(tree, uproot.behaviors.TTree.TTree):
-                raise DataError(f"{path}: {TREE!r} is a {type(tree).__name__}, not a TTree")
-            return cls(path, tree)
-        except DataError:
-            raise
-        except Exception as err:
-            raise DataError(f"{path}: corrupt or truncated ROOT file ({_describe(err)})") from err
+        return cls(path, open_tree(path, TREE, stack, kind="Delphes output"))
 
     # branch names
 
@@ -351,14 +327,7 @@ class _DelphesFile:
     # reading
 
     def arrays(self, keys: Sequence[str], start: int, stop: int):
-        try:
-            return self.tree.arrays(list(keys), entry_start=start, entry_stop=stop, library="ak")
-        except MemoryError:
-            raise
-        except Exception as err:
-            raise DataError(f"{self.path}: cannot read branches {', '.join(keys)} in entries "
-                            f"{start}–{stop - 1}; corrupt or truncated file? "
-                            f"({_describe(err)})") from err
+        return read_arrays(self.path, self.tree, keys, start, stop)
 
     def read_collection(self, collection: str, fields: Sequence[str], start: int, stop: int,
                         select=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -403,7 +372,7 @@ class _DelphesFile:
         need = [field] + ([f for f in fields if f in ("Status", "PID")] if select else [])
         keys = {f: self.key(collection, f) for f in need}
         n = 0
-        for start, stop in _chunks(self.num_entries):
+        for start, stop in chunks(self.num_entries, CHUNK_EVENTS):
             data = self.arrays(list(keys.values()), start, stop)
             cols = {f: ak.to_numpy(ak.flatten(data[k], axis=1)) for f, k in keys.items()}
             values = cols[field][select(cols)] if select else cols[field]
@@ -420,20 +389,3 @@ class _DelphesFile:
         key = next(k for k in sorted(self.keys)
                    if k.startswith((f"{collection}/{collection}.", f"{collection}.")))
         return np.asarray(ak.num(self.arrays([key], start, stop)[key], axis=1), dtype=np.int64)
-
-
-def _chunks(n: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, n, CHUNK_EVENTS):
-        yield start, min(start + CHUNK_EVENTS, n)
-
-
-def _describe(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="event", desc="Delphes import", file=sys.stderr,
-                disable=not enabled)
