@@ -1,4 +1,8 @@
-"""The Parquet cache of task splits, keyed by a hash of everything that shaped them."""
+"""The Parquet cache of task splits: it owns loading, generating once, splitting and importing.
+
+Splits are stored as ``<cache>/<task>/<key>/{train,validation,test}.parquet`` plus
+``card.json``, where the key hashes everything that shaped them (:func:`data_key`).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,21 @@ import inspect
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .budgets import DEFAULT_BUDGET
 from .data import GROUPS, FeatureNames, Splits, Triplets
 from .errors import ConfigurationError, DataError
+from .fileio import atomic_folder, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from .task import Task
 
 SPLITS = ("train", "validation", "test")
+CARD = "card.json"
 
 
 def default_cache_dir() -> Path:
@@ -30,19 +36,45 @@ def default_cache_dir() -> Path:
     return Path(base) / "perfekt-bench"
 
 
+def source_digest(task: Task) -> str:
+    """A hash of the source of the task's module and of every module it declares in
+    :meth:`~perfekt_bench.Task.source_modules`."""
+    digest = hashlib.sha256()
+    modules = [inspect.getmodule(type(task)), *task.source_modules()]
+    for module in modules:
+        try:
+            source = inspect.getsource(module)  # type: ignore[arg-type]
+        except (OSError, TypeError):  # defined interactively: its name stands in for it
+            source = getattr(module, "__name__", type(task).__qualname__)
+        digest.update(source.encode())
+    return digest.hexdigest()
+
+
 def data_key(task: Task, size: int, seed: int) -> str:
     """A hash of the task's identity, parameters, source code, size, seed and split."""
-    try:
-        source = inspect.getsource(inspect.getmodule(type(task)))  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        source = type(task).__qualname__
     identity = {
         "task": task.name, "version": task.version, "parameters": task.parameters(),
         "size": size, "seed": seed, "fractions": list(task.split_fractions),
-        "source": hashlib.sha256(source.encode()).hexdigest(),
+        "source": source_digest(task),
     }
     blob = json.dumps(identity, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def resolved_size(task: Task, size: int | None, budget: str) -> int:
+    """``size``, or the task's size for ``budget`` when it is None: the one place this rule
+    lives."""
+    return task.size_for(budget) if size is None else int(size)
+
+
+def split(task: Task, data: Triplets, seed: int) -> tuple[Triplets, Triplets, Triplets]:
+    """Split by a seeded permutation into the task's :attr:`~perfekt_bench.Task.split_fractions`."""
+    rng = np.random.default_rng([seed, 0x5B1])
+    order = rng.permutation(len(data))
+    n_train = int(round(task.split_fractions[0] * len(data)))
+    n_val = int(round(task.split_fractions[1] * len(data)))
+    parts = np.split(order, [n_train, n_train + n_val])
+    return tuple(data.rows(np.sort(p)) for p in parts)  # type: ignore[return-value]
 
 
 def triplets_to_table(triplets: Triplets):
@@ -97,7 +129,7 @@ def _file_digest(path: Path) -> str:
 
 
 class DataCache:
-    """Splits stored as ``<cache>/<task>/<key>/{train,validation,test}.parquet``."""
+    """The cached splits of every task, under ``root`` (default :func:`default_cache_dir`)."""
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -105,8 +137,11 @@ class DataCache:
     def path(self, task: Task, key: str) -> Path:
         return self.root / task.name / key
 
-    def load(self, task: Task, *, size: int, seed: int, progress: bool = False,
-             workers: int = 1) -> Splits:
+    def load(self, task: Task, size: int | None = None, seed: int = 0, *,
+             budget: str = DEFAULT_BUDGET, progress: bool = False, workers: int = 1) -> Splits:
+        """Train/validation/test splits of ``size`` objects (default: the budget's), generated
+        once and then read from the cache."""
+        size = resolved_size(task, size, budget)
         key = data_key(task, size, seed)
         if self.has(task, key):
             return self.read(task, key)
@@ -119,7 +154,7 @@ class DataCache:
         data = task.generate(size, seed, progress=progress, **extra)
         if len(data) != size:
             raise DataError(f"task {task.name!r} generated {len(data)} objects, asked for {size}")
-        splits = Splits(*task.split(data, seed), key=key)
+        splits = Splits(*split(task, data, seed), key=key)
         self.store(task, key, splits, size=size, seed=seed)
         shutil.rmtree(workdir, ignore_errors=True)
         return splits
@@ -162,7 +197,7 @@ class DataCache:
         name = name or files["full"].stem
         if not self.has(task, key):
             data = task.import_files(files["full"], files["fast"], progress=progress, **options)
-            splits = Splits(*task.split(data, 0), key=key)
+            splits = Splits(*split(task, data, 0), key=key)
             self.store(task, key, splits, size=len(data), seed=0,
                        extra={"dataset": name, "imported": {role: str(path.resolve())
                                                            for role, path in files.items()},
@@ -172,7 +207,7 @@ class DataCache:
     def datasets(self, task: Task) -> list[dict]:
         """The data cards of everything cached for ``task``."""
         cards = []
-        for card in sorted((self.root / task.name).glob("*/card.json")):
+        for card in sorted((self.root / task.name).glob(f"*/{CARD}")):
             try:
                 cards.append(json.loads(card.read_text()))
             except (OSError, ValueError):
@@ -198,18 +233,25 @@ class DataCache:
         import pyarrow.parquet as pq
 
         folder = self.path(task, key)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
+        remove_stale_temporaries(folder.parent)
+        if folder.exists():  # a concurrent writer finished first: theirs is identical
+            return folder
         try:
-            for name in SPLITS:
-                pq.write_table(triplets_to_table(getattr(splits, name)), tmp / f"{name}.parquet")
-            card = task.data_card() | {"size": size, "seed": seed, "key": key} | (extra or {})
-            (tmp / "card.json").write_text(json.dumps(card, indent=2, default=str))
-            if folder.exists():  # a concurrent writer finished first: theirs is identical
-                shutil.rmtree(tmp)
-            else:
-                tmp.rename(folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            with atomic_folder(folder) as tmp:
+                for name in SPLITS:
+                    pq.write_table(triplets_to_table(getattr(splits, name)),
+                                   tmp / f"{name}.parquet")
+                card = task.data_card() | {"size": size, "seed": seed, "key": key} | (extra or {})
+                (tmp / CARD).write_text(json.dumps(card, indent=2, default=str))
+        except OSError:
+            if not folder.exists():
+                raise
         return folder
+
+
+def load_splits(task: Task, size: int | None = None, seed: int = 0, *,
+                cache_dir: str | Path | None = None, budget: str = DEFAULT_BUDGET,
+                progress: bool = False, workers: int = 1) -> Splits:
+    """``DataCache(cache_dir).load(task, size, seed, …)``: a task's splits, cached."""
+    return DataCache(cache_dir).load(task, size, seed, budget=budget, progress=progress,
+                                     workers=workers)

@@ -11,13 +11,14 @@ import json
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError, PerfektBenchError
+from .budgets import BUDGET_HELP, BUDGETS, DEFAULT_BUDGET
+from .errors import ConfigurationError, PerfektBenchError, PerfektBenchWarning
 
-BUDGET_HELP = "smoke (seconds, for tests), quick (default: minutes on a laptop CPU), paper"
 RESULTS_HELP = "default: $PERFEKT_BENCH_RESULTS or ./results"
 CACHE_HELP = "default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench"
 
@@ -45,27 +46,26 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps({"plugins": rows, "failures": [f.__dict__ for f in host.failures]},
                          indent=2))
         return 0
-    print(table(["kind", "name", "distribution", "version", "summary"],
-                [[r["kind"], r["name"], r["distribution"] or r["plugin"], r["version"] or "",
+    print(table(["kind", "name", "plugin", "distribution", "version", "summary"],
+                [[r["kind"], r["name"], r["plugin"], r["distribution"] or "", r["version"] or "",
                   r["summary"]] for r in rows]))
     for failure in host.failures:
-        print(f"perfekt-bench: warning: plugin {failure.plugin!r} "
-              f"({failure.distribution or 'unknown distribution'}) failed to load: "
-              f"{failure.error}", file=sys.stderr)
+        print(f"perfekt-bench: warning: {failure.describe()}", file=sys.stderr)
     return 0
 
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
-    from .cache import DataCache, data_key
+    from .cache import DataCache
     from .plugins import default_host
 
     task = default_host().task(args.task)
-    size = args.size or task.size_for(args.budget)
     if args.workers < 1:
         raise ConfigurationError(f"--workers must be at least 1, got {args.workers}")
-    splits = task.load(size, args.seed, cache_dir=args.cache_dir, progress=not args.quiet,
-                       workers=args.workers)
-    folder = DataCache(args.cache_dir).path(task, data_key(task, size, args.seed))
+    cache = DataCache(args.cache_dir)
+    splits = cache.load(task, args.size, args.seed, budget=args.budget,
+                        progress=not args.quiet, workers=args.workers)
+    folder = cache.path(task, splits.key)
+    size = len(splits.train) + len(splits.validation) + len(splits.test)
     print(f"task {task.name} v{task.version}: {size} objects (seed {args.seed}) → "
           f"train {len(splits.train)}, validation {len(splits.validation)}, "
           f"test {len(splits.test)}")
@@ -90,8 +90,10 @@ def cmd_data_import(args: argparse.Namespace) -> int:
           f"test {len(splits.test)}")
     print(f"cached in {folder}")
     name = args.name or Path(args.full).stem
+    refiner = task.recommended_refiner or "REFINER"
     print(f"use it with: perfekt-bench run --task {task.name} --dataset {shlex.quote(name)} "
-          f"--refiner twostage")
+          f"--refiner {refiner}" + ("" if task.recommended_refiner else
+                                    "   (refiners: perfekt-bench plugins)"))
     return 0
 
 
@@ -114,7 +116,8 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .report import metrics_table
-    from .runner import CANDIDATES, RunConfig, run
+    from .runner import run
+    from .runs import CANDIDATES, RunConfig
 
     config = RunConfig(task=args.task, refiner=args.refiner, seed=args.seed, budget=args.budget,
                        device=args.device, size=args.size, data_seed=args.data_seed,
@@ -138,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .plugins import default_host
-    from .runner import RunConfig, run
+    from .runner import run
+    from .runs import RunConfig
 
     host = default_host()
     if args.dataset is not None and len(args.task) != 1:
@@ -196,16 +200,24 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plotting import plot_run
+    from .plugins import default_host
+    from .rundir import FIGURES, read_evaluation
 
-    for path in plot_run(args.run_dir, args.out):
+    read_evaluation(args.run_dir)  # not a run folder: a clear error before any plugin runs
+    out = Path(args.out) if args.out else Path(args.run_dir) / FIGURES
+    paths = default_host().draw_figures(Path(args.run_dir), out)
+    if not paths:
+        print("perfekt-bench: no figure plugin drew anything (see 'perfekt-bench plugins')",
+              file=sys.stderr)
+        return 1
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
 
 def _budget_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"),
-                   help=BUDGET_HELP)
+    p.add_argument("--budget", default=DEFAULT_BUDGET, choices=BUDGETS,
+                   help="; ".join(f"{name}: {text}" for name, text in BUDGET_HELP.items()))
 
 
 def _size_option(p: argparse.ArgumentParser) -> None:
@@ -333,13 +345,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     args.command_line = "perfekt-bench " + " ".join(shlex.quote(w) for w in words)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except PerfektBenchError as exc:
         print(f"perfekt-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("perfekt-bench: interrupted; nothing was written for this run", file=sys.stderr)
         return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """perfekt-bench's own warnings as one line; others as Python prints them."""
+    if issubclass(category, PerfektBenchWarning):
+        print(f"perfekt-bench: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Containers for matched (GEN, fullsim, fastsim) objects: the data every task hands over.
 
-Vocabulary (DESIGN.md, after the Fast Perfekt paper, Fig. 1): ``g`` is the ground truth used
-as conditioning, ``x_fast``/``x_full`` are the features to refine and their target, and
-``h_fast``/``h_full`` are hidden features never shown to a refiner but used to judge
-correlations. A *triplet* is one matched object; a set is *paired* when fast and full rows of
-the same index share one GEN object.
+Vocabulary (after the Fast Perfekt paper, SciPost Phys. Core 8, 021 (2025), Fig. 1): ``g`` is
+the ground truth used as conditioning, ``x_fast``/``x_full`` are the features to refine and
+their target, and ``h_fast``/``h_full`` are hidden features never shown to a refiner but used
+to judge correlations. A *triplet* is one matched object; a set is *paired* when fast and full
+rows of the same index share one GEN object.
 """
 
 from __future__ import annotations

@@ -12,10 +12,13 @@ class PerfektBenchError(Exception):
 class UnknownNameError(PerfektBenchError, KeyError):
     """A task, refiner or metric name that no loaded plugin registered."""
 
-    def __init__(self, kind: str, name: str, known: list[str]):
+    def __init__(self, kind: str, name: str, known: list[str], *, note: str = ""):
         self.kind, self.name, self.known = kind, name, sorted(known)
         listing = ", ".join(self.known) if self.known else "none are registered"
-        super().__init__(f"unknown {kind} {name!r}; known {kind}s: {listing}")
+        message = f"unknown {kind} {name!r}; known {kind}s: {listing}"
+        if note:
+            message += f" (note: {note})"
+        super().__init__(message)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
@@ -31,3 +34,8 @@ class IncompatibleError(PerfektBenchError, ValueError):
 
 class ConfigurationError(PerfektBenchError, ValueError):
     """A bad option or hyperparameter given on the command line or in code."""
+
+
+class PerfektBenchWarning(UserWarning):
+    """Something the user should know that does not stop the command (a damaged results file
+    skipped, a figure that could not be drawn); the CLI prints it as one line."""

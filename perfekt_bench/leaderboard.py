@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import DataError
+from .fileio import atomic_write_bytes
 from .report import format_value
-from .results import ResultsStore, atomic_write_bytes
+from .results import ResultsStore
 
 #: hyperparameter columns that vary between runs without making them another configuration
 _NOT_A_CONFIGURATION = {"p_seed", "p_device"}
@@ -135,22 +136,27 @@ def write_leaderboard(task: str, *, results_dir=None, out_dir="leaderboards",
 
 def copy_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:
     """Copy the figures of each row label's (:func:`labelled`) lowest-seed run (newest first
-    among equals) that still has its run folder; the copied files by label."""
+    among equals) that still has its run folder; where none has, the figures already in
+    ``folder`` (copied when the store was made) are kept. The files by label."""
     copied: dict[str, list[Path]] = {}
     rows = rows if "label" in rows else labelled(rows)
     runs = rows.drop_duplicates("run_id").sort_values(["seed", "timestamp"],
                                                        ascending=[True, False])
     for label, group in runs.groupby("label", sort=True):
+        target = folder / _folder(str(label))
         for run_dir in group["run_dir"]:
             source = Path(run_dir) / "figures"
             pngs = sorted(source.glob("*.png")) if source.is_dir() else []
             if not pngs:
                 continue
-            target = folder / _folder(str(label))
             target.mkdir(parents=True, exist_ok=True)
             copied[str(label)] = []
             for png in pngs:
                 atomic_write_bytes(target / png.name, png.read_bytes())
                 copied[str(label)].append(target / png.name)
             break
+        else:  # no run folder here (a fresh clone of a committed store): keep what is there
+            kept = sorted(target.glob("*.png")) if target.is_dir() else []
+            if kept:
+                copied[str(label)] = kept
     return copied

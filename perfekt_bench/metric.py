@@ -12,7 +12,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .data import Sample
-    from .task import EvaluationSettings, Task
+    from .task import Task
+    from .yardstick import EvaluationSettings
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,16 @@ class MetricValue:
 class Metric(abc.ABC):
     """Base class of every evaluation metric.
 
+    The harness makes one instance per run with **no arguments** (``MetricClass()``): a
+    metric's settings are class attributes, and everything that may differ between tasks comes
+    from ``settings``, the task's fixed yardstick.
+
     :meth:`compute` compares a *candidate* sample (fastsim, refined, or an independent
     fullsim sample as the noise floor) with the *reference*, an independent fullsim sample.
     Metrics that need pairs (``needs_pairs``) also receive ``target``: the fullsim objects that
     share GEN objects with the candidate row by row, or ``None`` where no such pairing exists.
-    Only ``settings`` (the task's fixed yardstick) may shape the measurement.
+    ``lower_is_better`` says which way is better; ``opt_in`` metrics (expensive ones) are
+    measured only on tasks that list them in ``EvaluationSettings.opt_in_metrics``.
     """
 
     name: ClassVar[str]
@@ -38,14 +44,17 @@ class Metric(abc.ABC):
     lower_is_better: ClassVar[bool] = True
     needs_pairs: ClassVar[bool] = False
     needs_hidden: ClassVar[bool] = False
+    opt_in: ClassVar[bool] = False
     #: False for a metric of the candidate alone (e.g. its weights), not of its distance to fullsim
     measures_distance: ClassVar[bool] = True
 
     def applies_to(self, task: Task) -> bool:
-        """Whether this metric can be measured on ``task`` at all."""
+        """Whether this metric is measured on ``task``."""
         if self.needs_pairs and not task.paired:
             return False
-        return not (self.needs_hidden and not task.feature_names.h)
+        if self.needs_hidden and not task.feature_names.h:
+            return False
+        return not self.opt_in or self.name in task.evaluation().opt_in_metrics
 
     @abc.abstractmethod
     def compute(self, candidate: Sample, reference: Sample, *, settings: EvaluationSettings,
@@ -53,8 +62,10 @@ class Metric(abc.ABC):
         """The metric's value ± error, or ``None`` where it does not apply to this candidate."""
 
 
-def batched(fn: Callable[..., float], *samples: Sample | None, batch_size: int) -> MetricValue:
-    """Mean ± standard deviation of ``fn`` over consecutive batches of ``batch_size`` rows.
+def batched(fn: Callable[..., float], *samples: Sample | np.ndarray | None,
+            batch_size: int) -> MetricValue:
+    """Mean ± standard deviation of ``fn`` over consecutive batches of ``batch_size`` rows of
+    ``samples`` (:class:`~perfekt_bench.Sample` objects or arrays; None passes through).
 
     This is the uncertainty the Fast Perfekt paper quotes (Tables 1, 2): the spread over
     batches. A trailing partial batch is dropped; a sample shorter than one batch is measured
@@ -67,23 +78,13 @@ def batched(fn: Callable[..., float], *samples: Sample | None, batch_size: int) 
     values = []
     for b in range(n_batches):
         index = slice(b * batch_size, (b + 1) * batch_size)
-        values.append(fn(*(None if s is None else s.rows(index) for s in samples)))
+        values.append(fn(*(_rows(s, index) for s in samples)))
     values = np.asarray(values, dtype=np.float64)
     error = float(values.std(ddof=1)) if n_batches > 1 else math.nan
     return MetricValue(float(values.mean()), error)
 
 
-def pearson_matrix(columns: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """(Weighted) Pearson correlation matrix of the columns of a 2-D array; NaN in the rows
-    and columns of a constant feature."""
-    cov = np.atleast_2d(np.cov(np.asarray(columns, dtype=np.float64), rowvar=False,
-                               aweights=weights))
-    sd = np.sqrt(np.diag(cov))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return cov / np.outer(sd, sd)
-
-
-def pair_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|a − b| over the pairs i < j of two square matrices (correlation coefficients)."""
-    upper = np.triu_indices_from(a, k=1)
-    return np.abs(a[upper] - b[upper])
+def _rows(sample: Sample | np.ndarray | None, index: slice):
+    if sample is None:
+        return None
+    return sample[index] if isinstance(sample, np.ndarray) else sample.rows(index)

@@ -383,29 +383,32 @@ def median_bandwidths(x, y, *, max_points=2000, generator=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mean_squared_distance(x, y=None, *, max_points=2000, generator=None) -> torch.Tensor:
-    """sigma_0 of the CMS FastSim refinement: the mean squared L2 distance between points.
+def mean_squared_distance(x, y=None, *, max_points=None, generator=None) -> torch.Tensor:
+    """sigma_0 of the CMS FastSim refinement (Bein et al., EPJ Web Conf. 295, 09032 (2024),
+    eq. 8): the mean squared L2 distance over all ordered pairs (i, j), i = j included, of
+    z = x, or of the concatenation of x and y if y is given.
 
-    Averages |z_i - z_j|^2 over all ordered pairs i != j of z = x, or of the concatenation of x
-    and y if y is given, on at most ``max_points`` randomly chosen points (all points if None).
-    Computed exactly in O(N d) as 2 * (sum of the per-dimension unbiased variances).
+    Computed exactly in O(N d) as 2 (mean |z|^2 - |mean z|^2), on at most ``max_points``
+    randomly chosen points (all points when None, the default).
 
     Returns:
         0-dim tensor in the dtype and on the device of x.
     """
     z = _as_points(x, "x") if y is None else torch.cat(_check_pair(x, y))
     z = _subsample(z, max_points, generator)
-    if z.shape[0] < 2:
-        raise ValueError("mean_squared_distance needs at least two points")
-    return 2 * z.var(0, correction=1).sum()
+    return 2 * ((z**2).sum(1).mean() - (z.mean(0) ** 2).sum())
 
 
-def bandwidth_ladder(sigma0, factors=(0.01, 0.1, 1.0, 10.0, 100.0)) -> torch.Tensor:
-    """Bandwidth sum sigma0 * {1/100, 1/10, 1, 10, 100} of the CMS FastSim refinement.
+def bandwidth_ladder(sigma0, factors=(0.01, 0.1, 1.0, 10.0, 100.0), *,
+                     squared: bool = False) -> torch.Tensor:
+    """Bandwidth sum sigma0 * {1/100, 1/10, 1, 10, 100} of the CMS FastSim refinement (eq. 7).
 
     Args:
         sigma0: base bandwidth, a scalar or a (d,) per-dimension array.
         factors: multipliers, one kernel each.
+        squared: sigma0 is a squared length, as in the CMS kernel exp(-|a - b|^2 / sigma):
+            the rows are then sqrt(factors[k] * sigma0), the widths of `mmd`'s kernel
+            exp(-sum_l (a_l - b_l)^2 / b_l^2).
 
     Returns:
         (K, d) tensor with row k equal to factors[k] * sigma0 (d = 1 for a scalar base, which
@@ -418,4 +421,5 @@ def bandwidth_ladder(sigma0, factors=(0.01, 0.1, 1.0, 10.0, 100.0)) -> torch.Ten
     f = torch.as_tensor(factors, dtype=base.dtype, device=base.device).reshape(-1, 1)
     if f.shape[0] == 0 or base.shape[0] == 0:
         raise ValueError("bandwidth_ladder needs at least one factor and a non-empty base")
-    return f * base[None, :]
+    ladder = f * base[None, :]
+    return torch.sqrt(ladder) if squared else ladder

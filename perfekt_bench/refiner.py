@@ -5,15 +5,19 @@ from __future__ import annotations
 import abc
 import inspect
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from .errors import ConfigurationError
+
 if TYPE_CHECKING:
     from .data import Triplets
-    from .task import Task
+
+PARAMS_FILE = "params.json"
 
 
 @dataclass(frozen=True)
@@ -27,20 +31,41 @@ class Refinement:
 class Refiner(abc.ABC):
     """Base class of every refinement method.
 
-    The contract (after scikit-learn's estimators): hyperparameters are keyword arguments of
-    ``__init__``, stored unchanged under the same names, with no logic in the constructor;
-    ``fit`` returns ``self`` and leaves fitted state in attributes ending in ``_``, among them
-    ``history_``, a list of per-epoch dicts; ``refine`` is deterministic for a fixed ``seed``.
+    **Hyperparameters** (after scikit-learn's estimators) are keyword arguments of
+    ``__init__``, stored unchanged under the same names, with no logic in the constructor.
+    Every refiner takes ``seed`` and ``device``. Their values must be JSON values (numbers,
+    strings, booleans, ``None``, lists, dicts) or tuples of them, so that :meth:`save` can
+    write them and :meth:`load` give them back unchanged.
+
+    **Budgets and task hints.** :meth:`defaults` gives the hyperparameters of a budget profile
+    (``smoke``, ``quick``, ``paper``). A task may publish settings for families of refiners
+    (:meth:`perfekt_bench.Task.refiner_hints`, e.g. the network its paper used); a refiner
+    reads the families it names in ``hint_keys``. The user's own values come last.
+
+    **Fitting.** ``fit`` returns ``self`` and leaves fitted state in attributes ending in
+    ``_``. ``history_`` is a list of per-epoch dicts (empty for a refiner without epochs); the
+    loss figure reads these keys: ``epoch``; ``train_<quantity>`` and ``val_<quantity>`` (one
+    panel per quantity, training and validation drawn together, ``train_loss``/``val_loss``
+    for what is minimised); ``stage`` (an integer: a change marks a stage switch); ``lambda``
+    (a Lagrange multiplier, in its own panel). Other keys are kept in ``history.csv``.
+    ``refine`` is deterministic for a fixed ``seed``.
+
+    **Saving.** :meth:`save` writes ``params.json`` (the hyperparameters) and calls
+    :meth:`_save_state`, which a refiner with fitted state overrides to write it into the
+    folder; :meth:`load` rebuilds the refiner from ``params.json`` and calls
+    :meth:`_load_state`. A run keeps the fitted refiner in ``RUN_DIR/model``;
+    :func:`perfekt_bench.load_refiner` gives it back with the task's pre/post-processing.
 
     Class attributes declare what the method needs: ``needs_pairs`` (it uses fast/full rows
     that share a GEN object) and ``outputs_weights`` (it reweights instead of moving values).
-    Every refiner takes ``seed`` and ``device`` hyperparameters.
     """
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     needs_pairs: ClassVar[bool] = False
     outputs_weights: ClassVar[bool] = False
+    #: the families of :meth:`perfekt_bench.Task.refiner_hints` this refiner reads
+    hint_keys: ClassVar[tuple[str, ...]] = ()
 
     # -- hyperparameters -------------------------------------------------------------------
 
@@ -64,8 +89,6 @@ class Refiner(abc.ABC):
         return {name: getattr(self, name) for name in self.param_names()}
 
     def set_params(self, **params: Any) -> Refiner:
-        from .errors import ConfigurationError
-
         known = self.param_names()
         for key, value in params.items():
             if key not in known:
@@ -76,8 +99,10 @@ class Refiner(abc.ABC):
         return self
 
     @classmethod
-    def defaults(cls, budget: str, task: Task | None = None) -> dict[str, Any]:
-        """Hyperparameters for a budget profile (``smoke``, ``quick``, ``paper``) on a task."""
+    def defaults(cls, budget: str, hints: Mapping[str, Mapping[str, Any]] | None = None
+                 ) -> dict[str, Any]:
+        """Hyperparameters for a budget profile, given a task's ``hints`` (the result of
+        :meth:`perfekt_bench.Task.refiner_hints`; empty for a task that publishes none)."""
         return {}
 
     @classmethod
@@ -103,22 +128,23 @@ class Refiner(abc.ABC):
     # -- persistence -----------------------------------------------------------------------
 
     def save(self, folder: str | Path) -> None:
-        """Write hyperparameters and fitted state to ``folder``."""
+        """Write the hyperparameters (``params.json``) and the fitted state to ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "params.json").write_text(json.dumps(self.get_params(), indent=2, default=str))
+        (folder / PARAMS_FILE).write_text(json.dumps(encode_params(self.get_params()),
+                                                     indent=2))
         self._save_state(folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> Refiner:
         """Rebuild a fitted refiner written by :meth:`save`."""
         folder = Path(folder)
-        refiner = cls(**json.loads((folder / "params.json").read_text()))
+        refiner = cls(**decode_params(json.loads((folder / PARAMS_FILE).read_text())))
         refiner._load_state(folder)
         return refiner
 
     def _save_state(self, folder: Path) -> None:
-        """Write fitted state (override when there is any)."""
+        """Write the fitted state into ``folder`` (override when there is any)."""
 
     def _load_state(self, folder: Path) -> None:
         """Read the fitted state written by :meth:`_save_state`."""
@@ -126,3 +152,43 @@ class Refiner(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+_TUPLE = "__tuple__"
+
+
+def encode_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Hyperparameters as JSON values, tuples tagged so that :func:`decode_params` restores
+    them; any other type is a :class:`ConfigurationError` naming the hyperparameter."""
+
+    def encode(name: str, value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, tuple):
+            return {_TUPLE: [encode(name, v) for v in value]}
+        if isinstance(value, list):
+            return [encode(name, v) for v in value]
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {k: encode(name, v) for k, v in value.items()}
+        raise ConfigurationError(
+            f"hyperparameter {name!r} holds a {type(value).__name__}, which cannot be saved: "
+            "use numbers, strings, booleans, None, lists, tuples or dicts of them")
+
+    return {name: encode(name, value) for name, value in params.items()}
+
+
+def decode_params(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`encode_params`."""
+
+    def decode(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {_TUPLE}:
+                return tuple(decode(v) for v in value[_TUPLE])
+            return {k: decode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [decode(v) for v in value]
+        return value
+
+    return {name: decode(value) for name, value in doc.items()}

@@ -51,6 +51,11 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownNameError(self.kind, name, list(self._classes)) from None
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (a blocked plugin class)."""
+        self._classes.pop(name, None)
+        self._origins.pop(name, None)
+
     def origin(self, name: str) -> Origin:
         return self._origins[name]
 

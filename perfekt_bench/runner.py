@@ -1,87 +1,35 @@
-"""What ``perfekt-bench run`` does (DESIGN.md, "A run"), as a function that code can call."""
+"""What ``perfekt-bench run`` does, as a function that code can call: load the task's data, fit
+the refiner, evaluate three candidates with the task's yardstick, record everything."""
 
 from __future__ import annotations
 
 import math
 import shutil
 import sys
-import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .data import Sample, Splits, Triplets
+from .budgets import check_budget
+from .cache import DataCache, resolved_size
 from .errors import ConfigurationError, IncompatibleError
-from .metric import Metric, MetricValue
+from .evaluation import evaluate, evaluation_candidates
+from .fileio import atomic_write_json
 from .provenance import provenance
-from .results import ResultsStore, atomic_write_json, default_results_dir, param_columns
-from .task import BUDGETS, Task
+from .results import ResultsStore, results_root
+from .rundir import write_run_folder
+from .runs import RunConfig, RunResult
+from .transformed import TransformedRefiner
 
 if TYPE_CHECKING:
+    from .data import Splits, Triplets
     from .plugins import PluginHost
     from .refiner import Refiner
-
-CANDIDATES = ("fastsim", "refined", "fullsim")
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines one run; ``params`` override the budget's hyperparameters."""
-
-    task: str
-    refiner: str
-    seed: int = 0
-    budget: str = "quick"
-    device: str = "cpu"
-    size: int | None = None
-    data_seed: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: list[str] | None = None
-    results_dir: str | None = None
-    cache_dir: str | None = None
-    json_path: str | None = None
-    progress: bool = True
-    latency_repeats: int = 100
-    command: str | None = None
-    plots: bool = True
-    #: an imported (or other cached) data set by name or key instead of generated data
-    dataset: str | None = None
-    #: processes for data generation (tasks with a slow generator use them)
-    workers: int = 1
-    #: learn through the task's pre/post-processing when it offers one (``--no-transform``)
-    transform: bool = True
-
-
-@dataclass
-class RunResult:
-    """The measured numbers of one run, as written to the store and ``--json``."""
-
-    run_id: str
-    config: RunConfig
-    params: dict[str, Any]
-    metrics: dict[str, dict[str, MetricValue]]
-    timings: dict[str, float]
-    run_dir: Path
-    data_key: str
-    provenance: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "task": self.config.task, "refiner": self.config.refiner, "seed": self.config.seed,
-            "budget": self.config.budget, "device": self.config.device,
-            "params": self.params,
-            "metrics": {m: {c: {"value": _num(v.value), "error": _num(v.error)}
-                            for c, v in per.items()} for m, per in self.metrics.items()},
-            "timings": self.timings, "run_dir": str(self.run_dir), "data_key": self.data_key,
-        }
-
-
-def _num(x: float) -> float | None:
-    return None if x is None or math.isnan(x) else float(x)
+    from .task import Task
 
 
 def check_device(device: str) -> None:
@@ -98,57 +46,17 @@ def check_device(device: str) -> None:
 
 
 def build_refiner(host: PluginHost, config: RunConfig, task: Task) -> Refiner:
-    """The refiner with the budget's defaults, the user's overrides, seed and device."""
+    """The refiner with the budget's defaults, the task's hints, the user's overrides, seed and
+    device."""
     cls = host.refiner_class(config.refiner)
     if cls.needs_pairs and not task.paired:
         raise IncompatibleError(
             f"refiner {cls.name!r} needs paired fastsim/fullsim objects, but task "
             f"{task.name!r} is not paired; choose a refiner that works without pairs")
-    params = cls.defaults(config.budget, task) | config.params
+    params = cls.defaults(config.budget, task.refiner_hints()) | config.params
     refiner = cls()
     refiner.set_params(**params, seed=config.seed, device=config.device)
     return refiner
-
-
-def evaluation_candidates(test: Triplets, refined_x: np.ndarray,
-                          refined_weight: np.ndarray | None):
-    """Split the test set into halves A and B and build what the metrics compare.
-
-    Candidates are made from half A: fastsim, refined fastsim and fullsim (the noise floor);
-    the reference is fullsim of the independent half B, so every candidate, the floor included,
-    is compared with a statistically independent sample. Paired metrics compare fastsim and
-    refined with fullsim of half A row by row; the floor has no such partner.
-    """
-    half = len(test) // 2
-    a, b = test.rows(slice(0, half)), test.rows(slice(half, 2 * half))
-    weight = None if refined_weight is None else refined_weight[:half]
-    refined = Sample(a.g, refined_x[:half], a.h_fast, a.names, weight)
-    candidates = {"fastsim": a.fast, "refined": refined, "fullsim": a.full}
-    targets = {"fastsim": a.full, "refined": a.full, "fullsim": None}
-    return candidates, targets, b.full
-
-
-def evaluate(task: Task, metrics: list[Metric], candidates: dict[str, Sample],
-             targets: dict[str, Sample | None], reference: Sample, *,
-             progress: bool = False) -> dict[str, dict[str, MetricValue]]:
-    """Every applicable metric for every candidate, with the task's fixed settings."""
-    from tqdm.auto import tqdm
-
-    settings = task.evaluation()
-    out: dict[str, dict[str, MetricValue]] = {}
-    todo = [m for m in metrics if m.applies_to(task)]
-    for metric in tqdm(todo, desc="evaluating", disable=not progress, unit="metric",
-                       leave=False):
-        per: dict[str, MetricValue] = {}
-        for name, candidate in candidates.items():
-            if metric.needs_pairs and targets[name] is None:
-                continue
-            value = metric.compute(candidate, reference, settings=settings,
-                                   target=targets[name])
-            if value is not None:
-                per[name] = value
-        out[metric.name] = per
-    return out
 
 
 def time_refine(refiner: Refiner, test: Triplets, repeats: int) -> tuple[Any, dict[str, float]]:
@@ -174,43 +82,44 @@ def _log(progress: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def load_data(config: RunConfig, task: Task) -> Splits:
+    """The splits a run fits and evaluates on: a cached data set by name, or generated data."""
+    cache = DataCache(config.cache_dir)
+    if config.dataset is not None:
+        splits = cache.load_dataset(task, config.dataset)
+        n = len(splits.train) + len(splits.validation) + len(splits.test)
+        _log(config.progress, f"loaded data set {config.dataset!r} of task {task.name!r}: "
+                              f"{n} objects")
+        return splits
+    size = resolved_size(task, config.size, config.budget)
+    _log(config.progress, f"loading task {task.name!r}: {size} objects, data seed "
+                          f"{config.data_seed} ({config.budget} budget)")
+    return cache.load(task, size, config.data_seed, progress=config.progress,
+                      workers=config.workers)
+
+
 def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     """Load the task, fit the refiner, evaluate the three candidates, write the results.
 
     Nothing is written unless the run succeeds: the run folder is assembled under a temporary
-    name and renamed, then the store's row file is written atomically.
+    name and renamed, then the store's row file is written atomically. Plugins' run_finished
+    hooks (the figures among them) run last.
     """
     from .plugins import default_host
 
     host = host or default_host()
-    if config.budget not in BUDGETS:
-        raise ConfigurationError(f"unknown budget {config.budget!r}; known: {', '.join(BUDGETS)}")
+    check_budget(config.budget)
     task = host.task(config.task)
-    metrics = host.metric_instances(config.metrics)
+    metrics = [m for m in host.metric_instances(config.metrics) if m.applies_to(task)]
     check_device(config.device)
     refiner = build_refiner(host, config, task)
     params = refiner.get_params()
     transform = task.feature_transform() if config.transform else None
     if transform is not None:
-        from .transform import TransformedRefiner
-
         refiner = TransformedRefiner(refiner, transform)
         params = params | {"transform": transform.name}
 
-    splits: Splits
-    if config.dataset is not None:
-        from .cache import DataCache
-
-        splits = DataCache(config.cache_dir).load_dataset(task, config.dataset)
-        n = len(splits.train) + len(splits.validation) + len(splits.test)
-        _log(config.progress, f"loaded data set {config.dataset!r} of task {task.name!r}: "
-                              f"{n} objects")
-    else:
-        size = config.size or task.size_for(config.budget)
-        _log(config.progress, f"loading task {task.name!r}: {size} objects, data seed "
-                              f"{config.data_seed} ({config.budget} budget)")
-        splits = task.load(size, config.data_seed, cache_dir=config.cache_dir,
-                           progress=config.progress, workers=config.workers)
+    splits = load_data(config, task)
     _log(config.progress, f"fitting {refiner.name!r} on {len(splits.train)} objects "
                           f"(validation {len(splits.validation)}) on {config.device}")
     start = time.perf_counter()
@@ -221,92 +130,29 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     timings = {"fit_seconds": fit_seconds} | timings
     candidates, targets, reference = evaluation_candidates(
         splits.test, refinement.x, refinement.weight)
-    values = evaluate(task, metrics, candidates, targets, reference, progress=config.progress)
+    settings = task.evaluation()
+    values = evaluate(metrics, settings, candidates, targets, reference,
+                      progress=config.progress)
 
     run_id = (time.strftime("%Y%m%d-%H%M%S") + f"-{task.name}-{refiner.name}-s{config.seed}-"
               + uuid.uuid4().hex[:6])
-    root = Path(config.results_dir) if config.results_dir else default_results_dir()
-    run_dir = root / "runs" / run_id
+    run_dir = results_root(config.results_dir) / "runs" / run_id
+    origins = [host.origin_of("task", task.name), host.origin_of("refiner", refiner.name),
+               *(host.origin_of("metric", m.name) for m in metrics)]
     result = RunResult(run_id, config, params, values, timings, run_dir, splits.key,
-                       provenance(config.device))
-    _write(result, refiner, task, len(splits.train), len(candidates["fastsim"]), candidates,
-           reference)
-    if config.plots:
-        try:
-            from .plotting import plot_run
-
-            plot_run(run_dir, task=task)
-        except Exception as exc:  # figures must not lose a finished run
-            print(f"perfekt-bench: warning: drawing the figures failed: {exc}", file=sys.stderr)
+                       provenance(config.device), origins, task_version=task.version,
+                       n_train=len(splits.train), n_eval=len(candidates["fastsim"]))
+    resolved = asdict(config) | {"params": result.params, "data_key": result.data_key,
+                                 "task_version": task.version, "provenance": result.provenance,
+                                 "plugins": [vars(p) for p in origins]}
+    write_run_folder(run_dir, refiner=refiner, config=resolved, result=result.to_json(),
+                     settings=settings, candidates=candidates, reference=reference)
     try:
-        host.run_finished(result)
-    except Exception as exc:  # a plugin's hook must not lose a finished run
-        print(f"perfekt-bench: warning: a run_finished hook failed: {exc}", file=sys.stderr)
-    return result
-
-
-def evaluation_table(candidates: dict[str, Sample], reference: Sample):
-    """The evaluated samples, for figures: one row per object of half A (fastsim, refined,
-    fullsim; hidden and conditioning columns) and, in ``reference.*`` columns, half B."""
-    import pandas as pd
-
-    columns: dict[str, np.ndarray] = {}
-    a = candidates["fastsim"]
-    for group, arr in (("g", a.g), ("h_fast", a.h), ("h_full", candidates["fullsim"].h)):
-        for j, name in enumerate(a.names.of_group(group)):
-            columns[f"{group}.{name}"] = arr[:, j]
-    for cand in CANDIDATES:
-        for j, name in enumerate(a.names.x):
-            columns[f"{cand}.{name}"] = candidates[cand].x[:, j]
-    weight = candidates["refined"].weight
-    columns["refined.weight"] = np.ones(len(a), np.float32) if weight is None else weight
-    n = min(len(a), len(reference))
-    table = pd.DataFrame({k: v[:n] for k, v in columns.items()})
-    for group, arr in (("x", reference.x), ("h", reference.h), ("g", reference.g)):
-        for j, name in enumerate(reference.names.of_group(group)):
-            table[f"reference.{group}.{name}"] = arr[:n, j]
-    return table
-
-
-def _write(result: RunResult, refiner: Refiner, task: Task, n_train: int, n_eval: int,
-           candidates: dict[str, Sample], reference: Sample) -> None:
-    config = result.config
-    run_dir = result.run_dir
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{result.run_id}-", dir=run_dir.parent))
-    try:
-        refiner.save(tmp / "model")
-        history = getattr(refiner, "history_", [])
-        if history:
-            import pandas as pd
-
-            pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
-        resolved = asdict(config) | {"params": result.params, "data_key": result.data_key,
-                                     "task_version": task.version,
-                                     "provenance": result.provenance}
-        atomic_write_json(tmp / "config.json", resolved)
-        atomic_write_json(tmp / "result.json", result.to_json())
-        evaluation_table(candidates, reference).to_parquet(tmp / "evaluation.parquet",
-                                                           index=False)
-        tmp.rename(run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    rows = []
-    identity = {"run_id": result.run_id, "task": config.task, "task_version": task.version,
-                "data_key": result.data_key, "refiner": config.refiner, "seed": config.seed,
-                "data_seed": config.data_seed, "budget": config.budget, "n_train": n_train,
-                "n_eval": n_eval, "status": "ok", "command": config.command}
-    for metric_name, per in result.metrics.items():
-        for candidate, value in per.items():
-            rows.append(identity | {"metric": metric_name, "candidate": candidate,
-                                    "value": value.value, "error": value.error}
-                        | param_columns(result.params) | result.timings
-                        | result.provenance | {"run_dir": str(run_dir)})
-    try:
-        ResultsStore(config.results_dir).append(result.run_id, rows)
+        ResultsStore(config.results_dir).append(result)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     if config.json_path:
         atomic_write_json(Path(config.json_path), result.to_json())
+    host.run_finished(result)
+    return result

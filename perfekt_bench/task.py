@@ -3,58 +3,28 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
-from .data import FeatureNames, Splits, Triplets
+from .budgets import check_budget
+from .data import FeatureNames, Triplets
+from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from .transform import FeatureTransform
-
-BUDGETS = ("smoke", "quick", "paper")
-
-
-@dataclass(frozen=True)
-class OmniscientColumn:
-    """One column of the omniscient set (Fast Perfekt paper, Sec. 2.2): its group
-    (``g``, ``x`` or ``h``), name, kernel bandwidth and an optional transform (``"log10"``)."""
-
-    group: str
-    name: str
-    bandwidth: float
-    transform: str | None = None
-
-
-@dataclass(frozen=True)
-class EvaluationSettings:
-    """The yardstick of a task, fixed from its reference and never from a candidate.
-
-    ``batch_size``: metrics are means ± standard deviations over test batches of this size;
-    ``mmd_bandwidths``: one Gaussian-kernel bandwidth per refined feature;
-    ``omniscient``: the columns of the omniscient MMD with their bandwidths and transforms;
-    ``chi2_bins``: fixed bin edges per refined feature for the binned χ²;
-    ``primary_metric``: the metric a leaderboard ranks by.
-    """
-
-    batch_size: int
-    mmd_bandwidths: tuple[float, ...]
-    omniscient: tuple[OmniscientColumn, ...]
-    chi2_bins: tuple[tuple[float, ...], ...]
-    primary_metric: str = "omniscient_mmd"
-
-    def omniscient_bandwidths(self) -> np.ndarray:
-        return np.array([c.bandwidth for c in self.omniscient], dtype=np.float64)
+    from .yardstick import EvaluationSettings
 
 
 class Task(abc.ABC):
     """A source of (GEN, fullsim, fastsim) triplets and the settings to evaluate them.
 
-    Subclasses set the class attributes and implement :meth:`generate`; loading, splitting
-    and the Parquet cache are shared. Everything that shapes the data must be returned by
-    :meth:`parameters`, so that it enters the cache key.
+    Subclasses set the class attributes and implement :meth:`evaluation` and :meth:`generate`;
+    loading, splitting and the Parquet cache belong to :class:`perfekt_bench.DataCache`.
+    Everything that shapes the data enters the cache key: :meth:`parameters`, the source of the
+    task's own module and of every module :meth:`source_modules` names, the size, the seed
+    and :attr:`split_fractions`.
     """
 
     name: ClassVar[str]
@@ -67,10 +37,17 @@ class Task(abc.ABC):
     split_fractions: ClassVar[tuple[float, float, float]] = (0.6, 0.2, 0.2)
     #: the published numbers to show beside a leaderboard (Markdown), if any
     reference_results: ClassVar[str] = ""
+    #: the refiner a user should try first on this task (shown in hints), if the task has one
+    recommended_refiner: ClassVar[str | None] = None
 
     def parameters(self) -> dict[str, Any]:
-        """Everything, besides size and seed, that shapes the generated data."""
+        """Everything, besides size, seed and source code, that shapes the generated data."""
         return {}
+
+    def source_modules(self) -> list[ModuleType]:
+        """The modules, besides the task's own, whose code shapes the generated data: their
+        source enters the cache key, so editing them regenerates the data."""
+        return []
 
     def data_card(self) -> dict[str, Any]:
         """What the data is, how it was made and how big it is: shown by ``data generate``."""
@@ -98,8 +75,6 @@ class Task(abc.ABC):
         """Triplets from the user's own files: one simulated with the full and one with the
         fast simulation, of the same generated events. Tasks that can import say what in
         :attr:`import_help`."""
-        from .errors import ConfigurationError
-
         raise ConfigurationError(f"task {self.name!r} cannot import files")
 
     #: what :meth:`import_files` reads and which options it takes (empty: it cannot import)
@@ -110,29 +85,13 @@ class Task(abc.ABC):
         (see :mod:`perfekt_bench.transform`); ``None``: refiners see the raw features."""
         return None
 
+    def refiner_hints(self) -> Mapping[str, Mapping[str, Any]]:
+        """Settings this task publishes for families of refiners, by family name: e.g.
+        ``{"network": {...}}``, the network its paper trained. A refiner reads the families it
+        lists in :attr:`perfekt_bench.Refiner.hint_keys` and decides how they apply per budget;
+        the user's ``--set`` values override them."""
+        return {}
+
     def size_for(self, budget: str) -> int:
-        return self.sizes[budget]
-
-    def load(self, size: int | None = None, seed: int = 0, *, budget: str = "quick",
-             cache_dir: str | Path | None = None, progress: bool = False,
-             workers: int = 1) -> Splits:
-        """Train/validation/test splits, generated once and then read from the Parquet cache.
-
-        The cache key hashes the task's name, version, parameters, source code, size, seed and
-        split fractions, so any change to what shapes the data makes a new entry.
-        """
-        from .cache import DataCache
-
-        size = self.size_for(budget) if size is None else int(size)
-        return DataCache(cache_dir).load(self, size=size, seed=seed, progress=progress,
-                                         workers=workers)
-
-    def split(self, data: Triplets, seed: int) -> tuple[Triplets, Triplets, Triplets]:
-        """Split by a seeded permutation into the fractions of :attr:`split_fractions`."""
-        rng = np.random.default_rng([seed, 0x5B1])
-        order = rng.permutation(len(data))
-        n_train = int(round(self.split_fractions[0] * len(data)))
-        n_val = int(round(self.split_fractions[1] * len(data)))
-        parts = np.split(order, [n_train, n_train + n_val])
-        return tuple(data.rows(np.sort(p)) for p in parts)  # type: ignore[return-value]
-
+        """The number of objects a budget profile generates."""
+        return self.sizes[check_budget(budget)]

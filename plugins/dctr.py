@@ -11,15 +11,20 @@ fastsim barely reaches the weights grow without bound.
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from perfekt_bench import ConfigurationError, DataError, Refinement, Refiner, hookimpl
+from perfekt_bench import (
+    ConfigurationError,
+    DataError,
+    EarlyStopping,
+    Refinement,
+    Refiner,
+    hookimpl,
+)
 
 _CHUNK = 65536
 
@@ -67,7 +72,7 @@ class DCTRRefiner(Refiner):
     # -- budgets ---------------------------------------------------------------------------
 
     @classmethod
-    def defaults(cls, budget: str, task=None) -> dict[str, Any]:
+    def defaults(cls, budget: str, hints=None) -> dict[str, Any]:
         """``smoke``: a tiny classifier for a few batches; ``quick``: 3×128, at most 20
         epochs (about 15 s on 2 CPU cores for the analytic task); ``paper``: 4×256, at most
         100 epochs. The paper prescribes no settings for these tasks."""
@@ -120,7 +125,7 @@ class DCTRRefiner(Refiner):
         half = max(self.batch_size // 2, 1)
 
         self.history_: list[dict[str, float]] = []
-        best, best_state, waited = math.inf, None, 0
+        stopper = EarlyStopping(self.patience)
         epochs = tqdm(range(self.epochs), desc=f"fit {self.name}", disable=not progress,
                       unit="epoch")
         for epoch in epochs:
@@ -139,15 +144,9 @@ class DCTRRefiner(Refiner):
             record |= self._validate(fast_va, full_va)
             self.history_.append(record)
             epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
-            if record["val_loss"] < best:
-                best, waited = record["val_loss"], 0
-                best_state = copy.deepcopy(self.model_.state_dict())
-            else:
-                waited += 1
-                if self.patience is not None and waited >= self.patience:
-                    break
-        if best_state is not None and self.patience is not None:
-            self.model_.load_state_dict(best_state)
+            if stopper.step(record["val_loss"], self.model_.state_dict):
+                break
+        stopper.restore(self.model_.load_state_dict)
         self.log_norm_ = self._log_normalisation(self._logits_of(fast_va))
         return self
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from perfekt_bench import PluginHost
-from perfekt_bench.runner import evaluate, evaluation_candidates
+from perfekt_bench.cache import load_splits
+from perfekt_bench.evaluation import evaluate, evaluation_candidates
 from perfekt_bench_tasks.analytic import PARAMETERS, AnalyticMixture
 
 #: Fast Perfekt Table 1, fastsim column (fullsim vs fastsim); χ² read as a total (README)
@@ -13,7 +14,7 @@ PAPER_FASTSIM = {"mmd": 39.07e-3, "omniscient_mmd": 38.39e-3, "mse": 1.384, "chi
 
 @pytest.fixture(scope="module")
 def paper_size(tmp_path_factory):
-    return AnalyticMixture().load(250_000, 0, cache_dir=tmp_path_factory.mktemp("cache"))
+    return load_splits(AnalyticMixture(), 250_000, 0, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 def test_populations_and_biases(monkeypatch):
@@ -40,7 +41,7 @@ def test_fastsim_column_reproduces_paper_table1_within_factor_1p5(paper_size):
     test = paper_size.test
     candidates, targets, reference = evaluation_candidates(test, test.x_fast, None)
     metrics = host.metric_instances(list(PAPER_FASTSIM))
-    values = evaluate(task, metrics, candidates, targets, reference)
+    values = evaluate(metrics, task.evaluation(), candidates, targets, reference)
     for name, paper in PAPER_FASTSIM.items():
         ours = values[name]["fastsim"].value
         assert paper / 1.5 < ours < paper * 1.5, (name, ours, paper)

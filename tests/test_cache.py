@@ -19,10 +19,10 @@ def test_key_depends_on_size_seed_and_parameters(monkeypatch):
 
 def test_second_load_reads_the_cache(tmp_path, monkeypatch):
     task = AnalyticMixture()
-    first = task.load(2000, 0, cache_dir=tmp_path)
+    first = DataCache(tmp_path).load(task, 2000, 0)
     monkeypatch.setattr(AnalyticMixture, "generate",
                         lambda *a, **k: pytest.fail("generated again despite the cache"))
-    second = task.load(2000, 0, cache_dir=tmp_path)
+    second = DataCache(tmp_path).load(task, 2000, 0)
     np.testing.assert_array_equal(first.validation.h_full, second.validation.h_full)
 
 
@@ -32,14 +32,39 @@ def test_failed_generation_leaves_no_cache_entry(tmp_path, monkeypatch):
 
     monkeypatch.setattr(AnalyticMixture, "generate", broken)
     with pytest.raises(RuntimeError):
-        AnalyticMixture().load(100, 0, cache_dir=tmp_path)
+        DataCache(tmp_path).load(AnalyticMixture(), 100, 0)
     assert not list(tmp_path.rglob("*.parquet"))
 
 
 def test_corrupt_cached_file_is_named(tmp_path):
     task = AnalyticMixture()
-    task.load(1000, 0, cache_dir=tmp_path)
+    DataCache(tmp_path).load(task, 1000, 0)
     folder = DataCache(tmp_path).path(task, data_key(task, 1000, 0))
     (folder / "test.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match="test.parquet"):
         table_to_triplets(folder / "test.parquet")
+
+
+def test_key_follows_the_source_of_declared_modules(tmp_path, monkeypatch):
+    """A task declares the modules that shape its data; editing one makes a new key."""
+    import importlib.util
+    import linecache
+
+    source = tmp_path / "shaping_module.py"
+    source.write_text("SCALE = 1.0\n")
+    spec = importlib.util.spec_from_file_location("shaping_module", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(AnalyticMixture, "source_modules", lambda self: [module])
+    task = AnalyticMixture()
+    before = data_key(task, 1000, 0)
+    assert data_key(task, 1000, 0) == before
+    source.write_text("SCALE = 2.0\n")
+    linecache.checkcache(str(source))
+    assert data_key(task, 1000, 0) != before
+
+
+def test_default_size_is_the_budgets(tmp_path):
+    task = AnalyticMixture()
+    splits = DataCache(tmp_path).load(task, budget="smoke")
+    assert len(splits.train) + len(splits.validation) + len(splits.test) == task.sizes["smoke"]

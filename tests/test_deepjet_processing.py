@@ -8,9 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from perfekt_bench import FeatureNames, Triplets
+from perfekt_bench import FeatureNames, TransformedRefiner, Triplets
 from perfekt_bench.errors import DataError
-from perfekt_bench.transform import TransformedRefiner
 from perfekt_bench_tasks.deepjet import processing, tagger
 from perfekt_bench_tasks.deepjet.definitions import G_NAMES, H_NAMES, X_NAMES
 

@@ -99,7 +99,7 @@ def test_run_on_an_imported_dataset(tmp_path, files, host):
 
 def test_generation_gets_workers_and_a_workdir_removed_afterwards(tmp_path):
     FileToyTask.generate_calls = []
-    splits = FileToyTask().load(2000, 0, cache_dir=tmp_path, workers=3)
+    splits = DataCache(tmp_path).load(FileToyTask(), 2000, 0, workers=3)
     ((workers, workdir, existed),) = FileToyTask.generate_calls
     assert workers == 3 and existed and workdir.name == f".{splits.key}.parts"
     assert not workdir.exists()

@@ -262,12 +262,11 @@ def test_mean_squared_distance_matches_pairs():
     x, y = torch.randn(15, 3, generator=g, dtype=F64), torch.rand(10, 3, generator=g, dtype=F64)
     z = torch.cat([x, y]).numpy()
     sq = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
-    off_diagonal = ~np.eye(len(z), dtype=bool)
-    np.testing.assert_allclose(mean_squared_distance(x, y).item(), sq[off_diagonal].mean())
+    # CMS eq. 8: 1/n² Σ_i Σ_j over all ordered pairs, i = j included
+    np.testing.assert_allclose(mean_squared_distance(x, y).item(), sq.mean())
     xn = x.numpy()
     sq_x = ((xn[:, None, :] - xn[None, :, :]) ** 2).sum(-1)
-    expected_x = sq_x[~np.eye(len(xn), dtype=bool)].mean()
-    np.testing.assert_allclose(mean_squared_distance(x).item(), expected_x)
+    np.testing.assert_allclose(mean_squared_distance(x).item(), sq_x.mean())
     sub = mean_squared_distance(x, y, max_points=8, generator=torch.Generator().manual_seed(0))
     assert sub.dim() == 0 and sub.item() > 0
 
@@ -280,6 +279,9 @@ def test_bandwidth_ladder():
     ladder = bandwidth_ladder(base, factors=(0.5, 2.0))
     assert ladder.shape == (2, 2) and ladder.dtype == F64
     np.testing.assert_allclose(ladder.numpy(), [[0.5, 1.5], [2.0, 6.0]])
+    # a squared base (the CMS kernel exp(-|Δ|²/σ)) gives widths √(f σ)
+    np.testing.assert_allclose(bandwidth_ladder(base, (0.5, 2.0), squared=True).numpy(),
+                               np.sqrt([[0.5, 1.5], [2.0, 6.0]]))
 
 
 @pytest.mark.parametrize("fn", [mmd, mmd_naive], ids=["mmd", "mmd_naive"])

@@ -175,12 +175,22 @@ def test_weights_that_are_no_distribution_are_refused(arrays, weight):
 
 
 @pytest.mark.parametrize("metric_cls", [FrechetPhysicsDistance, KernelPhysicsDistance])
-def test_measured_on_the_deepjet_task_by_default(metric_cls, monkeypatch):
+def test_measured_where_a_task_opts_in(metric_cls, host):
+    """Expensive metrics are measured only on tasks whose yardstick lists them (deepjet):
+    the metric does not branch on task names."""
     metric = metric_cls()
-    assert metric.applies_to(SimpleNamespace(name="deepjet"))
-    assert not metric.applies_to(SimpleNamespace(name="analytic"))
-    monkeypatch.setattr(metric_cls, "TASKS", None)
-    assert metric.applies_to(SimpleNamespace(name="analytic"))
+    assert metric.opt_in
+    assert metric.applies_to(host.task("deepjet"))
+    assert not metric.applies_to(host.task("analytic"))
+    assert not metric.applies_to(host.task("jets"))
+
+    def task(opt_in):
+        settings = SimpleNamespace(opt_in_metrics=opt_in)
+        return SimpleNamespace(paired=True, feature_names=SimpleNamespace(h=("h",)),
+                               evaluation=lambda: settings)
+
+    assert metric.applies_to(task((metric.name,)))
+    assert not metric.applies_to(task(()))
 
 
 def _broken_wasserstein(monkeypatch):

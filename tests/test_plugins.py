@@ -5,10 +5,18 @@ import types
 
 import pytest
 
-from perfekt_bench import PluginHost, Refinement, Refiner, UnknownNameError, hookimpl, hookspecs
+from perfekt_bench import (
+    PerfektBenchWarning,
+    PluginHost,
+    Refinement,
+    Refiner,
+    UnknownNameError,
+    hookimpl,
+    hookspecs,
+)
 from perfekt_bench.plugins import DISABLE_AUTOLOAD_ENV
 
-BUILTIN_PLUGINS = {"analytic", "identity", "fastperfekt", "metrics"}
+BUILTIN_PLUGINS = {"analytic", "identity", "fastperfekt", "metrics", "figures"}
 
 
 def fake_entry_points(monkeypatch, extra):
@@ -144,3 +152,104 @@ def test_every_hook_is_documented_and_tested():
         doc = getattr(hookspecs, name).__doc__ or ""
         assert len(doc.split()) > 15, f"{name} is not documented"
         assert name in tests, f"{name} has no test"
+
+
+def test_draw_figures_hook_lets_a_plugin_add_a_figure(tmp_path, capsys):
+    """``perfekt-bench plot`` asks every perfekt_bench_draw_figures implementation; a plugin
+    that raises is a warning naming it, the others still draw."""
+    from perfekt_bench import RunConfig, run
+
+    def draw(run_dir, out_dir):
+        path = out_dir / "mine.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(run_dir))
+        return [path]
+
+    def broken(run_dir, out_dir):
+        raise RuntimeError("no canvas")
+
+    mine = types.SimpleNamespace(perfekt_bench_draw_figures=hookimpl(draw))
+    bad = types.SimpleNamespace(perfekt_bench_draw_figures=hookimpl(broken))
+    host = PluginHost(plugins=[("mine", mine), ("bad", bad)])
+    result = run(RunConfig("analytic", "identity", budget="smoke", progress=False,
+                           metrics=["mse"], latency_repeats=0, plots=False,
+                           results_dir=str(tmp_path)), host=host)
+    with pytest.warns(PerfektBenchWarning, match="plugin 'bad' failed.*no canvas"):
+        paths = host.draw_figures(result.run_dir, tmp_path / "out")
+    names = {p.name for p in paths}
+    assert "mine.txt" in names and "distributions.png" in names  # the built-in figures too
+    assert (tmp_path / "out" / "mine.txt").read_text() == str(result.run_dir)
+
+
+def test_unknown_name_says_which_plugin_failed(monkeypatch):
+    """A refiner whose distribution failed to import is not just 'unknown': the message names
+    the plugin, its distribution and the import error."""
+    fake_entry_points(monkeypatch, [("broken", "perfekt_bench_no_such_module_xyz")])
+    host = PluginHost()
+    with pytest.raises(UnknownNameError) as info:
+        host.refiner_class("from-broken")
+    message = str(info.value)
+    assert "unknown refiner 'from-broken'" in message
+    assert "plugin 'broken'" in message and "ModuleNotFoundError" in message
+
+
+@pytest.mark.parametrize("value, disabled", [("1", True), ("yes", True), ("0", False),
+                                             ("false", False), ("", False), ("off", False)])
+def test_autoload_switch_reads_a_boolean(monkeypatch, value, disabled):
+    fake_entry_points(monkeypatch, [("third", "perfekt_bench_no_such_module_xyz")])
+    monkeypatch.setenv(DISABLE_AUTOLOAD_ENV, value)
+    host = PluginHost()
+    assert bool(host.failures) is not disabled  # the third-party entry point was tried or not
+
+
+def test_block_by_distribution_and_by_registered_name(monkeypatch):
+    monkeypatch.setenv("PERFEKT_BENCH_BLOCK_PLUGINS", "mse, kpd")
+    host = PluginHost()
+    assert "mse" not in host.refiners and "twostage" in host.refiners
+    assert "kpd" not in host.metrics and "fpd" in host.metrics
+    monkeypatch.setenv("PERFEKT_BENCH_BLOCK_PLUGINS", "perfekt-bench")
+    assert len(PluginHost().refiners) == 0
+
+
+def test_block_of_an_unknown_name_warns(monkeypatch):
+    monkeypatch.setenv("PERFEKT_BENCH_BLOCK_PLUGINS", "identity,no-such-thing")
+    with pytest.warns(PerfektBenchWarning, match="'no-such-thing'.*match no plugin"):
+        host = PluginHost()
+    assert "identity" not in host.refiners
+
+
+def test_summaries_are_whole_sentences(host):
+    """A summary from a docstring is its first whole sentence, even when the source wraps it;
+    a class's own ``summary`` attribute is shown as it is."""
+    registries = {"task": host.tasks, "refiner": host.refiners, "metric": host.metrics}
+    for row in host.catalogue():
+        cls = registries[row["kind"]].get(row["name"])
+        summary = row["summary"]
+        assert summary and "\n" not in summary, row
+        if getattr(cls, "summary", ""):
+            assert summary == cls.summary
+        else:
+            assert summary.endswith((".", "!", "?")), (row["name"], summary)
+            assert " ".join(cls.__doc__.split()).startswith(summary)
+    cms = {r["name"]: r for r in host.catalogue()}["cms-mdmm"]["summary"]
+    assert cms.endswith(".") and "MDMM" in cms and "\n" not in cms
+
+
+def test_runs_record_which_distribution_supplied_each_part(tmp_path):
+    from perfekt_bench import RunConfig, run
+    from perfekt_bench.results import ResultsStore
+
+    plugin = types.SimpleNamespace(
+        perfekt_bench_register_refiners=hookimpl(lambda registry: registry.add(ShiftRefiner)))
+    host = PluginHost(plugins=[("mine", plugin)])
+    result = run(RunConfig("analytic", "shift-test", budget="smoke", progress=False,
+                           metrics=["mse", "mmd"], latency_repeats=0, plots=False,
+                           results_dir=str(tmp_path)), host=host)
+    origins = {(p.kind, p.name): p for p in result.plugins}
+    assert origins[("refiner", "shift-test")].plugin == "mine"
+    assert origins[("task", "analytic")].distribution == "perfekt-bench"
+    rows = ResultsStore(tmp_path).read()
+    assert set(rows["refiner_distribution"]) == {"mine"}
+    assert set(rows["task_distribution"]) == {"perfekt-bench"}
+    assert set(rows["metric_distribution"]) == {"perfekt-bench"}
+    assert rows["task_plugin_version"].notna().all()

@@ -30,8 +30,8 @@ def smoke(task="analytic", refiner="identity", **kw):
     return RunConfig(task, refiner, budget="smoke", progress=False, latency_repeats=5, **kw)
 
 
-def test_identity_refined_equals_fastsim_exactly(tmp_path):
-    result = run(smoke(json_path=str(tmp_path / "out.json")))
+def test_identity_refined_equals_fastsim_exactly(tmp_path, builtins):
+    result = run(smoke(json_path=str(tmp_path / "out.json")), host=builtins)
     assert set(result.metrics) == {"mmd", "mmd_u", "omniscient_mmd", "mse", "chi2_ndof",
                                    "chi2", "corr_diff", "n_eff"}
     for name, per in result.metrics.items():
@@ -52,8 +52,8 @@ def test_json_schema(tmp_path):
     assert doc["run_dir"] == str(result.run_dir)
 
 
-def test_store_rows_and_run_folder(tmp_path):
-    result = run(smoke(refiner="mse", results_dir=str(tmp_path / "res")))
+def test_store_rows_and_run_folder(tmp_path, builtins):
+    result = run(smoke(refiner="mse", results_dir=str(tmp_path / "res")), host=builtins)
     rows = ResultsStore(tmp_path / "res").read()
     # 8 metrics × 3 candidates, less the floor's MSE
     assert len(rows) == 23
@@ -64,7 +64,8 @@ def test_store_rows_and_run_folder(tmp_path):
         assert column in rows.columns, column
     assert (rows["p_width"] == 16).all()
     files = {p.name for p in result.run_dir.iterdir()}
-    assert {"config.json", "result.json", "history.csv", "model", "evaluation.parquet"} <= files
+    assert {"config.json", "result.json", "history.csv", "model", "evaluation.parquet",
+            "evaluation.json"} <= files
     history = pd.read_csv(result.run_dir / "history.csv")
     assert {"epoch", "train_loss", "val_loss"} <= set(history.columns)
     config = json.loads((result.run_dir / "config.json").read_text())

@@ -72,13 +72,15 @@ def installed(tmp_path_factory):
                            "--target", str(site), str(src)], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
-    env = os.environ | {"PYTHONPATH": str(site)}
-    return env, root
+    return {"PYTHONPATH": str(site)}, root
 
 
 def cli(env, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "perfekt_bench", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    """The CLI in a subprocess; the environment is read now, so that it holds this test's
+    temporary cache and results folders (conftest), never the user's."""
+    return subprocess.run([sys.executable, "-m", "perfekt_bench", *args],
+                          env=os.environ | env, cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perfekt_bench.mmd import mmd
+from perfekt_bench.mmd import bandwidth_ladder, mean_squared_distance, mmd
 
 #: CMS FastSim refinement, eq. (7): the MMD sums five bandwidths σ0·{1/100, 1/10, 1, 10, 100}
 CMS_FACTORS = (0.01, 0.1, 1.0, 10.0, 100.0)
@@ -29,14 +29,9 @@ def cms_mmd(out: torch.Tensor, target: torch.Tensor, g: torch.Tensor) -> torch.T
     of the pooled refined and fullsim batch (eq. 8), computed per batch and not differentiated.
     """
     a, b = torch.cat([out, g], dim=1), torch.cat([target, g], dim=1)
-    with torch.no_grad():
-        pooled = torch.cat([a, b])
-        # mean over all pairs of ‖z_i − z_j‖² = 2 (mean ‖z‖² − ‖mean z‖²), exactly
-        sigma0 = 2 * ((pooled**2).sum(1).mean() - (pooled.mean(0) ** 2).sum())
-        # our kernel is exp(−Σ_l Δ_l²/b_l²): the CMS σ is a squared length, b = √σ
-        widths = torch.sqrt(sigma0 * torch.tensor(CMS_FACTORS, dtype=a.dtype, device=a.device))
-        bandwidths = widths[:, None].expand(len(CMS_FACTORS), a.shape[1])
-    return mmd(a, b, bandwidths)
+    sigma0 = mean_squared_distance(torch.cat([a, b]).detach())
+    bandwidths = bandwidth_ladder(sigma0, CMS_FACTORS, squared=True)
+    return mmd(a, b, bandwidths.expand(len(CMS_FACTORS), a.shape[1]))
 
 
 class MDMMConstraint(nn.Module):

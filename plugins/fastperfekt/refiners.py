@@ -1,7 +1,8 @@
 """Refiners that train the Fast Perfekt network with one loss or another.
 
 Fast Perfekt: SciPost Phys. Core 8, 021 (2025), Secs. 2–3. CMS FastSim refinement of DeepJet
-tags: ``papers/cms-fastsim-refinement-deepjet.md`` (Secs. 3.2–3.3).
+tags: S. Bein, P. Connor, K. Pedro, P. Schleper, M. Wolf for CMS, "Refining fast simulation
+using machine learning", EPJ Web Conf. 295, 09032 (2024), Secs. 3.2–3.3.
 """
 
 from __future__ import annotations
@@ -83,7 +84,29 @@ class OneStageRefiner(_MedianBandwidths, NetworkRefiner):
         return {"loss": mmd_b, "mmd": mmd_b, "mse": float(mse)}
 
 
-class TwoStageRefiner(_MedianBandwidths, NetworkRefiner):
+class _MDMM:
+    """Mixin: a constraint held by the modified differential method of multipliers (Platt &
+    Barr 1988; Fast Perfekt eq. 5; CMS paper eq. 9). The multiplier λ is an extra trainable
+    tensor with its own learning rate ``lr_lambda``, moved by gradient ascent while
+    :meth:`constraint_active`."""
+
+    def setup_constraint(self, device, scale: float = 1.0) -> None:
+        self.constraint_ = _losses().MDMMConstraint(self.epsilon, self.damping,
+                                                    self.lambda_init, scale).to(device)
+
+    def constraint_active(self) -> bool:
+        return True
+
+    def parameter_groups(self, model):
+        return [{"params": model.parameters(), "lr": self.lr},
+                {"params": self.constraint_.parameters(), "lr": self.lr_lambda}]
+
+    def after_backward(self):
+        if self.constraint_active():
+            self.constraint_.ascend()
+
+
+class TwoStageRefiner(_MDMM, _MedianBandwidths, NetworkRefiner):
     """Fast Perfekt 2-stage recipe (paper Secs. 2.3, 3.2; Table 3).
 
     Stage 1 minimises the MSE subject to MMD_u = ε with the MDMM Lagrangian
@@ -114,12 +137,13 @@ class TwoStageRefiner(_MedianBandwidths, NetworkRefiner):
         self.switch = switch
         self.switch_patience = switch_patience
 
+    hint_keys = (*NetworkRefiner.hint_keys, "twostage")
+
     @classmethod
-    def defaults(cls, budget, task=None) -> dict[str, Any]:
-        params = super().defaults(budget, task)
-        if getattr(task, "name", None) == "jets":
-            params |= {"mmd_scale": 10.0, "lr_lambda": 1e-4}
-        return params
+    def defaults(cls, budget, hints=None) -> dict[str, Any]:
+        """The network's defaults and, on every budget, the task's ``"twostage"`` hint (the
+        paper's jets use ``mmd_scale`` 10 and ``lr_lambda`` 1e-4, Table 3)."""
+        return super().defaults(budget, hints) | dict((hints or {}).get("twostage", {}))
 
     @classmethod
     def search_space(cls, trial) -> dict[str, Any]:
@@ -135,18 +159,12 @@ class TwoStageRefiner(_MedianBandwidths, NetworkRefiner):
             raise ConfigurationError(f"switch must be 'early_stopping' or 'sign_changes', "
                                      f"got {self.switch!r}")
         super().setup(train)
-        self.constraint_ = _losses().MDMMConstraint(self.epsilon, self.damping, self.lambda_init,
-                                          self.mmd_scale).to(train.x_fast.device)
+        self.setup_constraint(train.x_fast.device, self.mmd_scale)
         self.stage_, self.stage_epochs_, self.switch_epoch_ = 1, 0, None
         self._last_sign, self._flips = 0.0, 0
 
-    def parameter_groups(self, model):
-        return [{"params": model.parameters(), "lr": self.lr},
-                {"params": self.constraint_.parameters(), "lr": self.lr_lambda}]
-
-    def after_backward(self):
-        if self.stage_ == 1:
-            self.constraint_.ascend()
+    def constraint_active(self) -> bool:
+        return self.stage_ == 1
 
     def training_loss(self, out, batch, epoch):
         if self.stage_ == 2:
@@ -202,8 +220,8 @@ class _CMSKernelBudget:
     """
 
     @classmethod
-    def defaults(cls, budget, task=None) -> dict[str, Any]:
-        params = super().defaults(budget, task)
+    def defaults(cls, budget, hints=None) -> dict[str, Any]:
+        params = super().defaults(budget, hints)
         if budget == "quick":
             params["max_batches"] = 24
         return params
@@ -224,7 +242,7 @@ class HuberMMDRefiner(_CMSKernelBudget, NetworkRefiner):
         return h + m, {"huber": float(h.detach()), "mmd": float(m.detach())}
 
 
-class CMSMDMMRefiner(_CMSKernelBudget, NetworkRefiner):
+class CMSMDMMRefiner(_MDMM, _CMSKernelBudget, NetworkRefiner):
     """The CMS recipe: the CMS MMD (five bandwidths, conditioning concatenated, eqs. 6–8) as
     the primary loss, the Huber loss held at ``epsilon`` by the MDMM (eq. 9; ε = 0.084 in the
     paper's Fig. 2 and Table 1), λ by gradient ascent with ``lr_lambda``. Needs pairs.
@@ -241,21 +259,16 @@ class CMSMDMMRefiner(_CMSKernelBudget, NetworkRefiner):
         self.lambda_init = lambda_init
         self.damping = damping
 
-    #: quick-budget settings per task where the paper's would not act as in the paper. The
-    #: paper picks ε = 0.084 as a value that "converges close to the MMD-only training". On our
-    #: deepjet emulation FullSim and FastSim carry independent tagger noise: the unrefined Huber
-    #: (logit space, quick validation split) is 0.178 and the MMD-only training's 0.205, so
-    #: 0.084 forces regression to the mean; 0.18 applies the paper's rule to these data. λ
-    #: starts at 0, as in the mdmm package the paper adapted: started at 1, λ·Huber (≈ 0.18)
-    #: outweighs the MMD (≈ 0.005) for the whole quick budget (720 steps at lr_λ = 1e-3).
-    #: The ``paper`` budget keeps ε = 0.084 and λ₀ = 1; the leaderboard shows all three.
-    QUICK_SETTINGS = {"deepjet": {"epsilon": 0.18, "lambda_init": 0.0}}
+    hint_keys = (*NetworkRefiner.hint_keys, "cms-mdmm-quick")
 
     @classmethod
-    def defaults(cls, budget, task=None) -> dict[str, Any]:
-        params = super().defaults(budget, task)
+    def defaults(cls, budget, hints=None) -> dict[str, Any]:
+        """The network's defaults and, on the ``quick`` budget, the task's ``"cms-mdmm-quick"``
+        hint: settings for which the paper's recipe acts as in the paper within minutes of
+        training (the deepjet task publishes ε = 0.18 and λ₀ = 0; see its docstring)."""
+        params = super().defaults(budget, hints)
         if budget == "quick":
-            params |= cls.QUICK_SETTINGS.get(getattr(task, "name", None), {})
+            params |= dict((hints or {}).get("cms-mdmm-quick", {}))
         return params
 
     @classmethod
@@ -266,15 +279,7 @@ class CMSMDMMRefiner(_CMSKernelBudget, NetworkRefiner):
 
     def setup(self, train):
         super().setup(train)
-        self.constraint_ = _losses().MDMMConstraint(self.epsilon, self.damping, self.lambda_init
-                                          ).to(train.x_fast.device)
-
-    def parameter_groups(self, model):
-        return [{"params": model.parameters(), "lr": self.lr},
-                {"params": self.constraint_.parameters(), "lr": self.lr_lambda}]
-
-    def after_backward(self):
-        self.constraint_.ascend()
+        self.setup_constraint(train.x_fast.device)
 
     def training_loss(self, out, batch, epoch):
         losses = _losses()

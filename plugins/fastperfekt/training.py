@@ -8,7 +8,6 @@ pieces — :meth:`NetworkRefiner.training_loss` (what one step minimises),
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from dataclasses import dataclass
@@ -17,24 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from perfekt_bench import Refinement, Refiner
+from perfekt_bench import EarlyStopping, Refinement, Refiner
 
-#: the papers' settings per task: Fast Perfekt, Table 3 (analytic data set and collider
-#: application), and the CMS FastSim refinement (deepjet)
-PAPER_SETTINGS = {
-    "analytic": {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
-                 "patience": 10},
-    "jets": {"n_blocks": 5, "width": 512, "lr": 5e-5, "batch_size": 4096, "epochs": 1000,
-             "patience": None},
-    # CMS FastSim refinement, Secs. 3.1 and 3.4: 5 blocks of 1024, dropout 0.5, Adam 1e-4,
-    # 500 batches of 4096 per epoch, 100 epochs
-    "deepjet": {"n_blocks": 5, "width": 1024, "lr": 1e-4, "batch_size": 4096, "epochs": 100,
-                "patience": None, "max_batches": 500, "dropout": 0.5},
-}
-#: what the ``quick`` budget changes on top of the paper's settings, per task: a 1024-wide
-#: network is hours of CPU per run, and dropout 0.5 needs the paper's many epochs
-QUICK_CHANGES = {"deepjet": {"width": 256, "batch_size": 2048, "dropout": 0.0,
-                             "max_batches": None}}
+#: the network and training of the Fast Perfekt paper's analytic example (Table 3): used on a
+#: task that publishes no "network" hint (see :meth:`perfekt_bench.Task.refiner_hints`)
+DEFAULT_NETWORK = {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
+                   "patience": 10}
+#: what the ``quick`` budget changes on top of a task's published network: a larger learning
+#: rate and fewer epochs, so that a run takes minutes on a laptop CPU
+QUICK_RULE = {"lr": 1e-3, "epochs": 30, "patience": 5}
+#: the ``smoke`` budget: a tiny network for a few batches
+SMOKE = {"n_blocks": 1, "width": 16, "lr": 1e-3, "batch_size": 256, "epochs": 2,
+         "patience": None, "max_batches": 8}
 
 
 @dataclass(frozen=True)
@@ -55,6 +48,7 @@ class NetworkRefiner(Refiner):
     """
 
     needs_pairs = False
+    hint_keys = ("network", "network-quick")
     monitor = "val_loss"
 
     def __init__(self, *, n_blocks: int = 2, width: int = 64, lr: float = 1e-4,
@@ -75,19 +69,17 @@ class NetworkRefiner(Refiner):
     # -- budgets ---------------------------------------------------------------------------
 
     @classmethod
-    def defaults(cls, budget: str, task=None) -> dict[str, Any]:
-        """``paper``: the papers' settings for their tasks; ``quick``: the same network (for
-        deepjet a narrower one, :data:`QUICK_CHANGES`), fewer epochs and a larger learning
-        rate; ``smoke``: a tiny network for a few batches."""
-        name = getattr(task, "name", None)
-        paper = PAPER_SETTINGS.get(name, PAPER_SETTINGS["analytic"])
+    def defaults(cls, budget: str, hints=None) -> dict[str, Any]:
+        """``paper``: the network the task publishes as its ``"network"`` hint (its paper's
+        settings; else :data:`DEFAULT_NETWORK`); ``quick``: the same with :data:`QUICK_RULE`
+        and the task's ``"network-quick"`` changes; ``smoke``: a tiny network."""
+        hints = hints or {}
+        paper = DEFAULT_NETWORK | dict(hints.get("network", {}))
         if budget == "paper":
-            return dict(paper)
+            return paper
         if budget == "quick":
-            return (dict(paper) | {"lr": 1e-3, "epochs": 30, "patience": 5}
-                    | QUICK_CHANGES.get(name, {}))
-        return {"n_blocks": 1, "width": 16, "lr": 1e-3, "batch_size": 256, "epochs": 2,
-                "patience": None, "max_batches": 8}
+            return paper | QUICK_RULE | dict(hints.get("network-quick", {}))
+        return dict(SMOKE)
 
     @classmethod
     def tiny_params(cls) -> dict[str, Any]:
@@ -160,7 +152,7 @@ class NetworkRefiner(Refiner):
         self.setup(tr)
         optimizer = torch.optim.Adam(self.parameter_groups(self.model_))
         shuffle = torch.Generator().manual_seed(self.seed)
-        best, best_state, waited = math.inf, None, 0
+        stopper = EarlyStopping(self.current_patience())
         epochs = tqdm(range(self.max_epochs()), desc=f"fit {self.name}", disable=not progress,
                       unit="epoch")
         for epoch in epochs:
@@ -178,22 +170,15 @@ class NetworkRefiner(Refiner):
             self.history_.append(record)
             epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items()
                                 if k in ("train_loss", "val_loss", "stage", "lambda")})
-            value = record.get(self.monitor, math.nan)
-            if value < best:
-                best, waited = value, 0
-                best_state = copy.deepcopy(self.model_.state_dict())
-            else:
-                waited += 1
-            patience = self.current_patience()
-            ended = self.end_epoch(epoch, record)
-            if ended or (patience is not None and waited >= patience):
-                if best_state is not None and patience is not None:
-                    self.model_.load_state_dict(best_state)
+            stopper.patience = self.current_patience()
+            plateau = stopper.step(record.get(self.monitor, math.nan), self.model_.state_dict)
+            if self.end_epoch(epoch, record) or plateau:
+                stopper.restore(self.model_.load_state_dict)
                 if not self.on_plateau(epoch):
                     return self
-                best, best_state, waited = math.inf, None, 0
-        if best_state is not None and self.current_patience() is not None:
-            self.model_.load_state_dict(best_state)
+                stopper.reset()
+        stopper.patience = self.current_patience()
+        stopper.restore(self.model_.load_state_dict)
         return self
 
     def _validate(self, va: Batch) -> dict[str, float]:

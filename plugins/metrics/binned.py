@@ -7,15 +7,7 @@ import math
 import numpy as np
 
 from perfekt_bench import Metric, MetricValue
-
-
-def histogram(values: np.ndarray, edges: np.ndarray, weights: np.ndarray | None):
-    """Sum of weights and of squared weights per bin, with underflow and overflow bins."""
-    full_edges = np.concatenate([[-np.inf], edges, [np.inf]])
-    w = np.ones_like(values, dtype=np.float64) if weights is None else weights.astype(np.float64)
-    counts, _ = np.histogram(values, bins=full_edges, weights=w)
-    variances, _ = np.histogram(values, bins=full_edges, weights=w * w)
-    return counts, variances
+from perfekt_bench.stats import weighted_histogram
 
 
 def chi2_ndof(a: np.ndarray, b: np.ndarray, edges: np.ndarray,
@@ -26,8 +18,8 @@ def chi2_ndof(a: np.ndarray, b: np.ndarray, edges: np.ndarray,
     the candidate's sums of weights and σ²(n_i) its sum of squared weights; ndof = the number
     of such bins.
     """
-    n, var_n = histogram(a, edges, a_weights)
-    m, var_m = histogram(b, edges, None)
+    n, var_n = weighted_histogram(a, edges, a_weights)
+    m, var_m = weighted_histogram(b, edges, None)
     used = (var_n + var_m) > 0
     big_n, big_m = n.sum(), m.sum()
     num = (n[used] / big_n - m[used] / big_m) ** 2

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfekt_bench import Metric, MetricValue, batched, pair_differences, pearson_matrix
+from perfekt_bench import Metric, MetricValue, batched, mean_correlation_difference
 
 
 class CorrelationDifference(Metric):
     """Mean absolute difference of Pearson coefficients over refined and hidden features.
 
     Pairs of distinct columns of (x, h) are compared between candidate and fullsim, as in the
-    correlation-matrix difference plots of the Fast Perfekt paper (Fig. 7).
+    correlation-matrix difference plots of the Fast Perfekt paper (Fig. 7); a constant column
+    counts as uncorrelated (:func:`perfekt_bench.mean_correlation_difference`, which the
+    correlation figures use too).
     """
 
     name = "corr_diff"
@@ -19,7 +21,7 @@ class CorrelationDifference(Metric):
 
     def compute(self, candidate, reference, *, settings, target=None) -> MetricValue:
         def diff(c, r) -> float:
-            return float(pair_differences(pearson_matrix(np.hstack([c.x, c.h]), c.weight),
-                                          pearson_matrix(np.hstack([r.x, r.h]))).mean())
+            return mean_correlation_difference(np.hstack([c.x, c.h]), np.hstack([r.x, r.h]),
+                                               c.weight)
 
         return batched(diff, candidate, reference, batch_size=settings.batch_size)

@@ -3,7 +3,8 @@
 FPD and KPD are defined by R. Kansal et al., "Evaluating generative models in high energy
 physics", Phys. Rev. D 107, 076017 (2023), arXiv:2211.10295, and implemented in the JetNet
 package (``jetnet.evaluation.fpd`` / ``kpd``, jetnet 0.2.5). The CMS FastSim refinement paper
-(``papers/cms-fastsim-refinement-deepjet.md``, Sec. 4 and Table 1) quotes both, ×10³, on the
+(Bein et al., "Refining fast simulation using machine learning", EPJ Web Conf. 295, 09032
+(2024), Sec. 4 and Table 1) quotes both, ×10³, on the
 four DeepJet discriminators (not logit-transformed) for FastSim, refined FastSim and a second
 FullSim half against FullSim: exactly the three candidates of a perfekt-bench run.
 
@@ -65,14 +66,10 @@ class PhysicsDistance(Metric):
 
     #: jetnet's default seed, passed explicitly; also seeds the resample of weighted candidates
     SEED: ClassVar[int] = 42
-    #: names of the tasks measured by default; ``None``: every task. KPD costs ~10 s per
-    #: candidate whatever the sample size (10 batches of 5 000 with replacement), so only the
-    #: task whose paper quotes FPD and KPD pays for them. ``--metric fpd`` does not override
-    #: this; a subclass with ``TASKS = None`` measures every task.
-    TASKS: ClassVar[frozenset[str] | None] = frozenset({"deepjet"})
-
-    def applies_to(self, task) -> bool:
-        return super().applies_to(task) and (self.TASKS is None or task.name in self.TASKS)
+    #: measured only on tasks that list it in ``EvaluationSettings.opt_in_metrics``: KPD costs
+    #: ~10 s per candidate whatever the sample size (10 batches of 5 000 with replacement), so
+    #: only a task whose paper quotes FPD and KPD (deepjet) pays for them
+    opt_in = True
 
     def compute(self, candidate, reference, *, settings, target=None) -> MetricValue:
         jetnet_evaluation = import_jetnet_evaluation()

@@ -1,17 +1,4 @@
-"""Conformance suites for plugin authors (after scikit-learn's ``check_estimator`` and
-Optuna's shared storage tests).
-
-Subclass a suite in your own tests and override its one fixture::
-
-    from perfekt_bench.testing import RefinerTestCase
-
-    class TestMyRefiner(RefinerTestCase):
-        @pytest.fixture
-        def refiner(self):
-            return MyRefiner(**MyRefiner.tiny_params())
-
-Every built-in task, refiner and metric passes these same suites. They need ``pytest``.
-"""
+"""The conformance suites (pytest classes) behind :mod:`perfekt_bench.testing`."""
 
 from __future__ import annotations
 
@@ -22,40 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .data import FeatureNames, Sample, Triplets
-from .metric import Metric, MetricValue
-from .refiner import Refiner
-from .task import BUDGETS, EvaluationSettings, OmniscientColumn, Task
-
-TOY_NAMES = FeatureNames(g=("g0", "g1"), x=("x0", "x1"), h=("h0",))
-
-
-def make_triplets(n: int = 1024, seed: int = 0, *, paired: bool = True,
-                  shift: float = 0.5) -> Triplets:
-    """Small correlated Gaussian triplets for conformance tests (not a physics task).
-
-    fullsim = g + noise; fastsim = g + wider noise + ``shift``; the hidden feature is
-    correlated with g and x.
-    """
-    rng = np.random.default_rng(seed)
-    g = rng.normal(size=(n, 2))
-    x_full = g + 0.3 * rng.normal(size=(n, 2))
-    x_fast = g + 0.5 * rng.normal(size=(n, 2)) + shift
-    h_full = (g[:, :1] + 0.2 * rng.normal(size=(n, 1)))
-    h_fast = (g[:, :1] + 0.2 * rng.normal(size=(n, 1)))
-    f32 = lambda a: a.astype(np.float32)  # noqa: E731
-    return Triplets(f32(g), f32(x_fast), f32(x_full), f32(h_fast), f32(h_full), TOY_NAMES,
-                    paired=paired, source=f"toy triplets (seed {seed})")
-
-
-def toy_settings(batch_size: int = 256) -> EvaluationSettings:
-    """Evaluation settings that fit :func:`make_triplets`."""
-    edges = tuple(np.linspace(-4, 4, 41).tolist())
-    return EvaluationSettings(
-        batch_size=batch_size, mmd_bandwidths=(1.0, 1.0),
-        omniscient=(OmniscientColumn("g", "g0", 1.0), OmniscientColumn("x", "x0", 1.0),
-                    OmniscientColumn("x", "x1", 1.0), OmniscientColumn("h", "h0", 1.0)),
-        chi2_bins=(edges, edges), primary_metric="mmd")
+from ..budgets import BUDGETS
+from ..cache import DataCache
+from ..data import Sample, Triplets
+from ..metric import Metric, MetricValue
+from ..refiner import Refiner
+from ..task import Task
+from ..yardstick import EvaluationSettings
+from .toys import make_triplets, toy_settings
 
 
 class _FakeTrial:
@@ -183,7 +144,7 @@ class TaskTestCase:
         assert card["name"] == task.name and card["version"] == task.version
 
     def test_splits(self, task, size, tmp_path):
-        splits = task.load(size, seed=0, cache_dir=tmp_path)
+        splits = DataCache(tmp_path).load(task, size, seed=0)
         parts = (splits.train, splits.validation, splits.test)
         assert sum(len(p) for p in parts) == size
         for part, fraction in zip(parts, task.split_fractions, strict=True):
@@ -195,17 +156,17 @@ class TaskTestCase:
                 assert np.isfinite(getattr(part, group)).all()
 
     def test_deterministic_and_cached(self, task, size, tmp_path):
-        first = task.load(size, seed=0, cache_dir=tmp_path / "a")
-        second = task.load(size, seed=0, cache_dir=tmp_path / "b")
-        cached = task.load(size, seed=0, cache_dir=tmp_path / "a")
+        first = DataCache(tmp_path / "a").load(task, size, seed=0)
+        second = DataCache(tmp_path / "b").load(task, size, seed=0)
+        cached = DataCache(tmp_path / "a").load(task, size, seed=0)
         for other in (second, cached):
             np.testing.assert_array_equal(first.test.x_fast, other.test.x_fast)
             np.testing.assert_array_equal(first.train.x_full, other.train.x_full)
         assert first.key == second.key
 
     def test_seed_changes_data(self, task, size, tmp_path):
-        a = task.load(size, seed=0, cache_dir=tmp_path)
-        b = task.load(size, seed=1, cache_dir=tmp_path)
+        a = DataCache(tmp_path).load(task, size, seed=0)
+        b = DataCache(tmp_path).load(task, size, seed=1)
         assert a.key != b.key
         assert not np.array_equal(a.train.x_fast, b.train.x_fast)
 
@@ -252,6 +213,11 @@ class MetricTestCase:
         assert isinstance(metric.name, str) and metric.name
         assert isinstance(metric.lower_is_better, bool)
         assert isinstance(metric.needs_pairs, bool)
+        assert isinstance(metric.opt_in, bool)
+
+    def test_made_without_arguments(self, metric):
+        """The harness instantiates every metric as ``MetricClass()``."""
+        assert type(metric)().name == metric.name
 
     def test_value_and_error(self, metric, samples, settings):
         value = self._compute(metric, samples["fast"], samples, settings, samples["target"])
