@@ -40,6 +40,10 @@ OMNISCIENT_BANDWIDTHS = {"x_gen": 1.3255, "h": 1.3050}
 #: 20 equal bins over the 0.1–99.9 % range of fullsim x ([−4.06, 4.09]), rounded.
 CHI2_EDGES = tuple(np.linspace(-4.0, 4.0, 21).round(6).tolist())
 
+#: Fast Perfekt paper, Table 3 (analytic): the network and its training
+PAPER_NETWORK = {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
+                 "patience": 10}
+
 PAPER_TABLE1 = """\
 Fast Perfekt paper, Table 1 (fullsim vs …; ×10³ for MMDs and MSE). The paper's Table 4 data
 parameters are not public: our data set is a re-creation (README), so compare patterns, not
@@ -79,6 +83,9 @@ class AnalyticMixture(Task):
             "source": "Fast Perfekt, SciPost Phys. Core 8, 021 (2025), Sec. 3; the paper's "
                       "Table 4 values are not public, these are ours (see README)",
         }
+
+    def refiner_hints(self) -> dict[str, dict[str, Any]]:
+        return {"network": PAPER_NETWORK}
 
     def evaluation(self) -> EvaluationSettings:
         return EvaluationSettings(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from perfekt_bench_tasks.common.clustering import delta_r
 from perfekt_bench_tasks.deepjet import generation, tagger
 from perfekt_bench_tasks.deepjet.definitions import ISOLATION_DR, PT_MIN
-from perfekt_bench_tasks.jets.jets import delta_r
 
 # --------------------------------------------------------------------------- flavour
 
@@ -125,7 +125,7 @@ def test_pythia_part_is_deterministic(part):
 
 @pytest.mark.slow
 def test_kept_gen_jets_are_isolated():
-    from perfekt_bench_tasks import pythia
+    from perfekt_bench_tasks.common import pythia
 
     for visible, record in pythia.visible_events(99, 10, generation.PYTHIA_SETTINGS):
         rows = generation.event_jets(visible, record)

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfekt_bench.errors import DataError
+from perfekt_bench_tasks.common.clustering import delta_r
 from perfekt_bench_tasks.deepjet import nanoaod
 from perfekt_bench_tasks.deepjet.definitions import (
     FLAVOURS,
@@ -31,7 +32,6 @@ from perfekt_bench_tasks.deepjet.definitions import (
     PT_MIN,
 )
 from perfekt_bench_tasks.deepjet.nanoaod import import_nanoaod
-from perfekt_bench_tasks.jets.jets import delta_r
 
 TESTDATA = Path(__file__).parents[2] / "shared" / "testdata"
 REAL = TESTDATA / "nanoaod_cms_opendata_2015_ttbar_200events.root"

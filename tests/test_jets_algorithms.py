@@ -10,25 +10,33 @@ import math
 import numpy as np
 import pytest
 
-from perfekt_bench_tasks.jets import jets as jets_mod
+from perfekt_bench_tasks.common import clustering as jets_mod
+from perfekt_bench_tasks.common.clustering import Jet, delta_r, tau_ratios
+from perfekt_bench_tasks.common.particles import Particles
 from perfekt_bench_tasks.jets.definitions import (
     H_NAMES,
     JET_RADIUS,
+    MATCH_DR,
     NEIGHBOUR_PTMIN,
     NO_NEIGHBOUR_DR,
     R0,
+    RECO_PTMIN,
 )
-from perfekt_bench_tasks.jets.jets import (
-    Jet,
-    cluster,
-    delta_r,
-    hidden_features,
-    jet_features,
-    match,
-    nsubjettiness,
-    tau_ratios,
-)
-from perfekt_bench_tasks.jets.particles import Particles
+from perfekt_bench_tasks.jets.features import hidden_features, jet_features
+
+
+# the shared algorithms with the jets task's definitions (Fast Perfekt Sec. 4) as defaults
+def cluster(particles, *, radius=JET_RADIUS, ptmin=RECO_PTMIN):
+    return jets_mod.cluster(particles, radius=radius, ptmin=ptmin)
+
+
+def nsubjettiness(constituents, n_max=4, *, beta=1.0, r0=R0):
+    return jets_mod.nsubjettiness(constituents, n_max, beta=beta, r0=r0)
+
+
+def match(reference, others, *, max_dr=MATCH_DR):
+    return jets_mod.match(reference, others, max_dr=max_dr)
+
 
 fastjet = pytest.importorskip("fastjet")
 

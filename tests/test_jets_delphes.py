@@ -25,10 +25,10 @@ import pytest
 import uproot
 
 from perfekt_bench.errors import DataError
-from perfekt_bench_tasks.jets import jets
-from perfekt_bench_tasks.jets.definitions import BETA_GEN, NO_NEIGHBOUR_DR, RECO_PTMIN
+from perfekt_bench_tasks.common import clustering as jets
+from perfekt_bench_tasks.common.particles import Particles
+from perfekt_bench_tasks.jets.definitions import BETA_GEN, NO_NEIGHBOUR_DR, R0, RECO_PTMIN
 from perfekt_bench_tasks.jets.delphes import import_delphes
-from perfekt_bench_tasks.jets.particles import Particles
 
 TESTDATA = Path(__file__).parents[2] / "shared" / "testdata"
 REAL = TESTDATA / "delphes_fatjets_10events.root"
@@ -112,7 +112,7 @@ def gen_ratios(parts):
     constituents = Particles(cols["Px"], cols["Py"], cols["Pz"], cols["E"],
                              np.array([p["PID"] for p in parts], np.int32),
                              np.array([p["Charge"] for p in parts], np.int8))
-    return jets.tau_ratios(jets.nsubjettiness(constituents, 4, beta=BETA_GEN))
+    return jets.tau_ratios(jets.nsubjettiness(constituents, 4, beta=BETA_GEN, r0=R0))
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from perfekt_bench_tasks.common.particles import NEUTRAL_HADRON_PID, PHOTON_PID, Particles
 from perfekt_bench_tasks.jets.detector import BinnedEfficiency, DetectorCard, simulate
-from perfekt_bench_tasks.jets.particles import NEUTRAL_HADRON_PID, PHOTON_PID, Particles
 
 MASS = {211: 0.13957, 321: 0.49368, 130: 0.49761, 2112: 0.93957, 2212: 0.93827, 22: 0.0,
         11: 0.000511, 13: 0.10566, 12: 0.0}

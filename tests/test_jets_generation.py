@@ -14,7 +14,7 @@ import pytest
 
 from perfekt_bench.errors import DataError
 from perfekt_bench_tasks.jets import generation
-from perfekt_bench_tasks.jets.definitions import BETA_FAST, BETA_FULL
+from perfekt_bench_tasks.jets.definitions import BETA_FAST, BETA_FULL, JET_RADIUS, R0
 from perfekt_bench_tasks.jets.generation import COLUMNS, Part, event_rows, generate, part_path
 
 #: PYTHIA events per part in the slow tests: small, so that several parts are needed
@@ -247,9 +247,10 @@ def test_events_are_visible_final_state(events):
 
 @pytest.mark.slow
 def test_gen_fat_jets_show_the_top_mass_peak(events):
-    from perfekt_bench_tasks.jets.jets import cluster
+    from perfekt_bench_tasks.common.clustering import cluster
 
-    mass = np.array([j.mass for gen in events for j in cluster(gen, ptmin=400.0)])
+    mass = np.array([j.mass for gen in events
+                     for j in cluster(gen, radius=JET_RADIUS, ptmin=400.0)])
     assert len(mass) > 200
     counts, edges = np.histogram(mass, bins=np.arange(0.0, 300.0, 10.0))
     mode = 0.5 * (edges[counts.argmax()] + edges[counts.argmax() + 1])
@@ -262,11 +263,13 @@ def test_gen_fat_jets_show_the_top_mass_peak(events):
 def test_smaller_beta_raises_the_tau_ratios(events):
     """For ΔR < R0, (ΔR/R0)^0.9 > (ΔR/R0)^1, more so the smaller ΔR: τ_{N+1} gains more than
     τ_N, so every ratio τ_{N+1}/τ_N grows when β goes from 1.0 to 0.9 (checked on GEN jets)."""
-    from perfekt_bench_tasks.jets.jets import cluster, nsubjettiness, tau_ratios
+    from perfekt_bench_tasks.common.clustering import cluster, nsubjettiness, tau_ratios
 
-    jets = [j for gen in events[:100] for j in cluster(gen, ptmin=200.0)]
-    full = np.array([tau_ratios(nsubjettiness(j.constituents, beta=BETA_FULL)) for j in jets])
-    fast = np.array([tau_ratios(nsubjettiness(j.constituents, beta=BETA_FAST)) for j in jets])
+    jets = [j for gen in events[:100] for j in cluster(gen, radius=JET_RADIUS, ptmin=200.0)]
+    full = np.array([tau_ratios(nsubjettiness(j.constituents, beta=BETA_FULL, r0=R0))
+                     for j in jets])
+    fast = np.array([tau_ratios(nsubjettiness(j.constituents, beta=BETA_FAST, r0=R0))
+                     for j in jets])
     shift = fast - full
     assert np.all(shift.mean(axis=0) > 0)
     assert np.all(np.mean(shift > 0, axis=0) > 0.9)

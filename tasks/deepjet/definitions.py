@@ -1,7 +1,8 @@
 """The definitions every part of the deepjet task shares (CMS FastSim refinement, Secs. 2–3).
 
-Paper: ``papers/cms-fastsim-refinement-deepjet.md`` (Bein, Connor, Pedro, Schleper, Wolf for
-CMS). Change a value here and the cache key of generated data changes with it.
+Paper: S. Bein, P. Connor, K. Pedro, P. Schleper, M. Wolf for CMS, "Refining fast simulation
+using machine learning", EPJ Web Conf. 295, 09032 (2024). Change a value here and the cache key
+of generated data changes with it.
 """
 
 #: refined features: the four DeepJet discriminators of NanoAOD (paper eq. 1)

@@ -20,7 +20,7 @@ Per event (the CMS paper's tt̄ sample, Sec. 4, stands behind the choice of proc
    FullSim and FastSim tunes. Triplets whose reco pT falls below 15 GeV on either side are
    dropped (the paper's cut applies to every level).
 
-Parts, seeds, workers and resuming are those of :mod:`perfekt_bench_tasks.parts`.
+Parts, seeds, workers and resuming are those of :mod:`perfekt_bench_tasks.common.parts`.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ import time
 
 import numpy as np
 
-from .. import parts as _parts
-from .. import pythia as _pythia
-from ..jets import jets as _jets
-from ..jets.particles import Particles
-from ..parts import Part, Recipe, part_seeds
+from ..common import clustering as _clustering
+from ..common import parts as _parts
+from ..common import pythia as _pythia
+from ..common.particles import Particles
+from ..common.parts import Part, Recipe, part_seeds
 from . import tagger
 from .definitions import G_NAMES, H_NAMES, ISOLATION_DR, JET_RADIUS, PT_MIN, X_NAMES
 
@@ -128,13 +128,13 @@ def true_class(ghost_pid: np.ndarray, ghost_pt: np.ndarray) -> tuple[int, int]:
 
 def event_jets(visible: Particles, record) -> np.ndarray:
     """The kept GEN jets of one event: rows (pT, η, φ, hadron flavour, class), pT order."""
-    jets = _jets.cluster(Particles.concat([visible, ghosts(record)]), radius=JET_RADIUS,
+    jets = _clustering.cluster(Particles.concat([visible, ghosts(record)]), radius=JET_RADIUS,
                          ptmin=PT_MIN)
     if not jets:
         return np.zeros((0, 5))
     eta = np.array([j.eta for j in jets])
     phi = np.array([j.phi for j in jets])
-    dr = _jets.delta_r(eta[:, None], phi[:, None], eta[None, :], phi[None, :])
+    dr = _clustering.delta_r(eta[:, None], phi[:, None], eta[None, :], phi[None, :])
     np.fill_diagonal(dr, np.inf)
     rows = []
     for k in np.flatnonzero(dr.min(axis=1) >= ISOLATION_DR).tolist():

@@ -1,6 +1,6 @@
 """Import of a FullSim and a FastSim CMS NanoAOD file of the same events into jet triplets.
 
-The CMS FastSim refinement paper (``papers/cms-fastsim-refinement-deepjet.md``, Sec. 2)
+The CMS FastSim refinement paper (Bein et al., EPJ Web Conf. 295, 09032 (2024), Sec. 2)
 simulates the same generated events with FullSim and with FastSim up to NanoAOD and builds
 (GEN, FullSim, FastSim) jet triplets; the refined observables are the four DeepJet
 discriminators (Sec. 3, eq. 1). :func:`import_nanoaod` reads such a pair of files with uproot
@@ -56,8 +56,8 @@ import numpy as np
 
 from perfekt_bench.errors import DataError
 
-from ..jets.jets import delta_r
-from ..rootfiles import chunks, open_tree, progress_bar, read_arrays
+from ..common.clustering import delta_r
+from ..common.rootfiles import chunks, open_tree, progress_bar, read_arrays
 from .definitions import FLAVOURS, ISOLATION_DR, MATCH_DR, NANOAOD_TAG_BRANCHES, PT_MIN, X_NAMES
 
 #: events read at a time; the pair arrays of a chunk grow with (jets per event)² · CHUNK_EVENTS

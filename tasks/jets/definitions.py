@@ -4,6 +4,8 @@ Change a value here and the cache key of generated data changes with it (the tas
 these in its parameters).
 """
 
+from ..common.particles import INVISIBLE_PIDS as _INVISIBLE_PIDS
+
 #: fat jets: anti-kT with this radius, at GEN and reco level
 JET_RADIUS = 0.8
 #: reco fat jets kept above this pT (GeV), as the Delphes CMS card's FatJet collection
@@ -31,4 +33,4 @@ G_NAMES = ("gen_tau21", "gen_tau32", "gen_tau43")
 H_NAMES = ("mass", "pt", "eta", "dr_neighbour", "n_charged", "n_neutral")
 
 #: PDG ids of invisible particles, left out of GEN jets (Delphes' NeutrinoFilter)
-INVISIBLE_PIDS = (12, 14, 16)
+INVISIBLE_PIDS = _INVISIBLE_PIDS

@@ -32,8 +32,9 @@ import numpy as np
 
 from perfekt_bench.errors import DataError
 
-from ..rootfiles import chunks, open_tree, progress_bar, read_arrays
-from . import jets
+from ..common import clustering
+from ..common.particles import Particles
+from ..common.rootfiles import chunks, open_tree, progress_bar, read_arrays
 from .definitions import (
     BETA_GEN,
     GEN_PTMIN,
@@ -45,7 +46,6 @@ from .definitions import (
     R0,
     RECO_PTMIN,
 )
-from .particles import Particles
 
 #: the tree Delphes writes its events to
 TREE = "Delphes"
@@ -68,7 +68,7 @@ def import_delphes(full_path, fast_path, *, gen_branch: str | None = None,
                    progress: bool = False) -> dict[str, np.ndarray]:
     """Read a fullsim and a fastsim Delphes file of the same events into matched fat jets.
 
-    One row per GEN fat jet that has a reco partner (``jets.match``: one-to-one, ΔR <
+    One row per GEN fat jet that has a reco partner (``clustering.match``: one-to-one, ΔR <
     :data:`.definitions.MATCH_DR`) in both files' ``FatJet`` collection above
     :data:`.definitions.RECO_PTMIN`. GEN fat jets are anti-kT R = 0.8 jets above
     :data:`.definitions.GEN_PTMIN` clustered from the full file's stable (``Status == 1``),
@@ -143,7 +143,8 @@ def import_delphes(full_path, fast_path, *, gen_branch: str | None = None,
 
 @dataclass(frozen=True)
 class _JetAxis:
-    """A jet known only by its direction and pT, as read from a file: what ``jets.match`` needs."""
+    """A jet known only by its direction and pT, as read from a file: what
+    ``clustering.match`` needs."""
 
     pt: float
     eta: float
@@ -162,8 +163,8 @@ class _EventJets:
 def _matched_rows(gen: _EventJets, full: _EventJets, fast: _EventJets):
     if not gen.axes or not full.axes or not fast.axes:
         return
-    to_full = np.asarray(jets.match(gen.axes, full.axes, max_dr=MATCH_DR))
-    to_fast = np.asarray(jets.match(gen.axes, fast.axes, max_dr=MATCH_DR))
+    to_full = np.asarray(clustering.match(gen.axes, full.axes, max_dr=MATCH_DR))
+    to_fast = np.asarray(clustering.match(gen.axes, fast.axes, max_dr=MATCH_DR))
     for k in np.flatnonzero((to_full >= 0) & (to_fast >= 0)):
         i, j = to_full[k], to_fast[k]
         yield gen.ratios[k], full.ratios[i], fast.ratios[j], full.hidden[i], fast.hidden[j]
@@ -173,7 +174,7 @@ def _ratios(taus: np.ndarray) -> np.ndarray:
     """(τ2/τ1, τ3/τ2, τ4/τ3) of rows of τ1..τ4, shape (n, 3) also for n = 0."""
     if len(taus) == 0:
         return np.zeros((0, 3))
-    return np.asarray(jets.tau_ratios(np.asarray(taus, dtype=np.float64)),
+    return np.asarray(clustering.tau_ratios(np.asarray(taus, dtype=np.float64)),
                       dtype=np.float64).reshape(len(taus), 3)
 
 
@@ -185,7 +186,7 @@ def _neighbour_dr(eta: np.ndarray, phi: np.ndarray, pt: np.ndarray, keep: np.nda
         mask = others.copy()
         mask[i] = False
         if mask.any():
-            dr = jets.delta_r(eta[i], phi[i], eta[mask], phi[mask])
+            dr = clustering.delta_r(eta[i], phi[i], eta[mask], phi[mask])
             out[row] = float(np.min(dr))
     return out
 
@@ -234,8 +235,9 @@ class _ParticleGen:
                                                     cols["Charge"].astype(np.int8))
         events = []
         for a, b in zip(offsets[:-1], offsets[1:], strict=True):
-            found = jets.cluster(particles.take(slice(a, b)), radius=JET_RADIUS, ptmin=GEN_PTMIN)
-            taus = [jets.nsubjettiness(j.constituents, n_max=_N_TAU, beta=BETA_GEN, r0=R0)
+            found = clustering.cluster(particles.take(slice(a, b)), radius=JET_RADIUS,
+                                       ptmin=GEN_PTMIN)
+            taus = [clustering.nsubjettiness(j.constituents, n_max=_N_TAU, beta=BETA_GEN, r0=R0)
                     for j in found]
             axes = [_JetAxis(float(j.pt), float(j.eta), float(j.phi)) for j in found]
             events.append(_EventJets(axes, _ratios(np.reshape(taus, (len(found), _N_TAU)))))

@@ -1,4 +1,5 @@
-"""A vectorised emulation of the Delphes CMS card detector chain (REFERENCE.md §2).
+"""A vectorised emulation of the Delphes CMS card detector chain (delphes_card_CMS.tcl of
+Delphes 3.5, J. de Favereau et al., JHEP 02 (2014) 057, arXiv:1307.6346).
 
 Usage::
 
@@ -8,7 +9,7 @@ Usage::
     eflow = simulate(particles, card, rng)   # stable GEN Particles -> energy-flow Particles
 
 The numbers are those of Delphes' ``cards/delphes_card_CMS.tcl`` as shipped with Delphes 3.5
-(the version REFERENCE.md §2 quotes: charged-hadron σ(pT)/pT = √(0.06² + pT²·(1.3e-3)²) in the
+(in that version the charged-hadron σ(pT)/pT = √(0.06² + pT²·(1.3e-3)²) in the
 central region and an HCAL significance cut of 1.0; later Delphes versions changed these two to
 √(0.01² + pT²·(1.5e-4)²) and 2.0). :func:`simulate` runs the card's energy-flow modules in the
 card's order:
@@ -66,7 +67,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .particles import NEUTRAL_HADRON_PID, PHOTON_PID, Particles
+from ..common.particles import NEUTRAL_HADRON_PID, PHOTON_PID, Particles
 
 #: pT in GeV of a unit charge on a circle of 1 m radius in a 1 T field
 _GEV_PER_TESLA_METRE = 0.299792458
@@ -231,7 +232,7 @@ _INVISIBLE = ((12, 0.0), (13, 0.0), (14, 0.0), (16, 0.0), (1000022, 0.0), (10000
 
 @dataclass(frozen=True)
 class DetectorCard:
-    """Every number of the detector chain; :meth:`cms` is Delphes' CMS card (REFERENCE.md §2).
+    """Every number of the detector chain; :meth:`cms` is Delphes' CMS card.
 
     Each field holds one module of ``delphes_card_CMS.tcl``; change one with
     :func:`dataclasses.replace` to make a variant card.
@@ -259,7 +260,7 @@ class DetectorCard:
         """Delphes' ``delphes_card_CMS.tcl`` (3.5): the fullsim of the jets data set.
 
         Tracking efficiencies and σ(pT)/pT per the card's ChargedHadron/Electron/Muon
-        TrackingEfficiency and MomentumSmearing modules (charged hadrons as REFERENCE.md §2).
+        TrackingEfficiency and MomentumSmearing modules (charged hadrons as in the card).
         ECAL σ(E): (1 + 0.64η²)·√(E²·0.008² + E·0.11² + 0.40²) to |η| 1.5, (2.16 +
         5.6(|η|−2)²)·√(…) to 2.5, √(E²·0.107² + E·2.08²) to 5; E_min 0.5 GeV, significance 2.
         HCAL σ(E): √(E²·0.050² + E·1.50²) to |η| 3, √(E²·0.130² + E·2.70²) to 5; E_min 1 GeV,

@@ -6,9 +6,6 @@ generated data (which hashes the task module and the generator modules).
 
 import numpy as np
 
-#: the paper's MMD bandwidths (Table 3), for comparison with ours (README)
-PAPER_BANDWIDTHS = (0.0351, 0.0183, 0.0058, 0.0415, 0.0207, 0.0043)
-
 #: bandwidths by the Fast Perfekt median rule (median over pairs of |a_full,i − b_fast,j| per
 #: column; log10 for mass and pT), measured once on the quick training split (30 000 jets, data
 #: seed 0) and fixed here. The paper's values are an order of magnitude smaller; their squares

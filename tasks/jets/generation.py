@@ -27,11 +27,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .. import parts as _parts
-from .. import pythia as _pythia
-from ..parts import PYTHIA_MAX_SEED, Part, Recipe, part_path, part_seeds  # noqa: F401 (API)
+from ..common import clustering as _clustering
+from ..common import parts as _parts
+from ..common import pythia as _pythia
+from ..common.particles import Particles
+from ..common.parts import PYTHIA_MAX_SEED, Part, Recipe, part_path, part_seeds  # noqa: F401
 from . import detector as _detector
-from . import jets as _jets
 from .definitions import (
     BETA_FAST,
     BETA_FULL,
@@ -39,11 +40,14 @@ from .definitions import (
     G_NAMES,
     GEN_PTMIN,
     H_NAMES,
+    JET_RADIUS,
+    MATCH_DR,
     NEIGHBOUR_PTMIN,
+    R0,
     RECO_PTMIN,
     X_NAMES,
 )
-from .particles import Particles
+from .features import jet_features
 
 #: PYTHIA 8 settings of every part (the seed is added per part): boosted tt̄ at 13 TeV with full
 #: hadronisation; pT̂ > 400 GeV makes fat jets above 200 GeV plentiful. Part of the data card.
@@ -95,7 +99,7 @@ def event_rows(gen: Particles, rng_full: np.random.Generator, rng_fast: np.rando
     cms, flawed = _paper_cards()
     full_card = cms if full_card is None else full_card
     fast_card = flawed if fast_card is None else fast_card
-    gen_jets = _jets.cluster(gen, ptmin=GEN_PTMIN)
+    gen_jets = _clustering.cluster(gen, radius=JET_RADIUS, ptmin=GEN_PTMIN)
     if not gen_jets:
         return _empty_rows()
     sides = []
@@ -103,9 +107,9 @@ def event_rows(gen: Particles, rng_full: np.random.Generator, rng_fast: np.rando
         eflow = _detector.simulate(gen, card, rng)
         # the fat jets are the neighbour jets above RECO_PTMIN: anti-kT's inclusive jets do not
         # depend on the pT threshold, so one clustering serves both
-        neighbours = _jets.cluster(eflow, ptmin=NEIGHBOUR_PTMIN)
+        neighbours = _clustering.cluster(eflow, radius=JET_RADIUS, ptmin=NEIGHBOUR_PTMIN)
         reco = [jet for jet in neighbours if jet.pt >= RECO_PTMIN]
-        sides.append((_jets.match(gen_jets, reco), reco, neighbours, beta))
+        sides.append((_clustering.match(gen_jets, reco, max_dr=MATCH_DR), reco, neighbours, beta))
     (partner_full, *_), (partner_fast, *_) = sides
     kept = np.flatnonzero((np.asarray(partner_full) >= 0) & (np.asarray(partner_fast) >= 0))
     if kept.size == 0:
@@ -113,9 +117,10 @@ def event_rows(gen: Particles, rng_full: np.random.Generator, rng_fast: np.rando
     rows: dict[str, list[np.ndarray]] = {key: [] for key in COLUMNS}
     for k in kept.tolist():
         jet = gen_jets[k]
-        rows["g"].append(_jets.tau_ratios(_jets.nsubjettiness(jet.constituents, beta=beta_gen)))
+        rows["g"].append(_clustering.tau_ratios(
+            _clustering.nsubjettiness(jet.constituents, beta=beta_gen, r0=R0)))
         for name, (partner, reco, neighbours, beta) in zip(("full", "fast"), sides, strict=True):
-            x, h = _jets.jet_features(reco[int(partner[k])], neighbours, beta=beta)
+            x, h = jet_features(reco[int(partner[k])], neighbours, beta=beta)
             rows[f"x_{name}"].append(x)
             rows[f"h_{name}"].append(h)
     return {key: np.asarray(rows[key], dtype=np.float64).reshape(-1, len(COLUMNS[key]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,11 @@ from .evaluation import (
     OMNISCIENT_BANDWIDTHS,
 )
 
-#: the modules whose code shapes generated jets (paths below the tasks package): their source
-#: enters the cache key
-GENERATOR_MODULES = ("jets/definitions", "jets/particles", "jets/detector", "jets/jets",
-                     "jets/generation", "parts", "pythia")
+#: Fast Perfekt paper, Table 3 (jets): the network and its training
+PAPER_NETWORK = {"n_blocks": 5, "width": 512, "lr": 5e-5, "batch_size": 4096, "epochs": 1000,
+                 "patience": None}
+#: Fast Perfekt paper, Table 3 (jets): a factor 10 on MMD_u in stage 1, λ's learning rate 1e-4
+PAPER_TWOSTAGE = {"mmd_scale": 10.0, "lr_lambda": 1e-4}
 
 #: Fast Perfekt paper, Table 2 (fullsim vs …)
 PAPER_TABLE2 = """\
@@ -54,6 +56,7 @@ class JetsTask(Task):
     feature_names = FeatureNames(g=d.G_NAMES, x=d.X_NAMES, h=d.H_NAMES)
     sizes = {"smoke": 2_000, "quick": 50_000, "paper": 1_000_000}
     reference_results = PAPER_TABLE2
+    recommended_refiner = "twostage"
     import_help = ("two Delphes ROOT files (tree 'Delphes') of the same generated events, "
                    "nominal (--full) and flawed (--fast) card; option gen_branch=NAME reads GEN "
                    "fat jets from a branch instead of clustering the Particle branch")
@@ -63,12 +66,18 @@ class JetsTask(Task):
         from .generation import PYTHIA_SETTINGS
 
         definitions = {k: v for k, v in vars(d).items() if k.isupper()}
-        here = Path(__file__).parents[1]
-        code = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
-                                       for m in GENERATOR_MODULES)).hexdigest()[:16]
         cards = hashlib.sha256(repr((DetectorCard.cms(), DetectorCard.flawed())).encode())
-        return {"definitions": definitions, "pythia": list(PYTHIA_SETTINGS), "code": code,
+        return {"definitions": definitions, "pythia": list(PYTHIA_SETTINGS),
                 "detector_cards": cards.hexdigest()[:16]}
+
+    def source_modules(self) -> list[ModuleType]:
+        from ..common import clustering, particles, parts, pythia
+        from . import detector, features, generation
+
+        return [d, particles, detector, clustering, features, generation, parts, pythia]
+
+    def refiner_hints(self) -> dict[str, dict[str, Any]]:
+        return {"network": PAPER_NETWORK, "twostage": PAPER_TWOSTAGE}
 
     def data_card(self) -> dict[str, Any]:
         return super().data_card() | {

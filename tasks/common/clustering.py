@@ -1,15 +1,14 @@
-"""Fat-jet clustering, N-subjettiness, matching and per-jet features (FastJet underneath).
+"""Jet clustering, N-subjettiness, matching by direction (FastJet underneath).
 
-The jets of the Fast Perfekt paper (Sec. 4; REFERENCE.md §2): anti-kT fat jets (Cacciari,
-Salam, Soyez, JHEP 04 (2008) 063) with R = 0.8 in the E-scheme, their N-subjettiness ratios
-(Thaler & Van Tilburg, JHEP 03 (2011) 015) and the hidden per-jet features.
+Anti-kT jets (Cacciari, Salam, Soyez, JHEP 04 (2008) 063) in the E-scheme, N-subjettiness
+(Thaler & Van Tilburg, JHEP 03 (2011) 015) and its ratios, and one-to-one matching by ΔR: what
+the jets task's fat jets (Fast Perfekt paper, Sec. 4) and the deepjet task's AK4 jets are made
+of. Every jet definition (radius, thresholds, β, R0) is the caller's, given explicitly.
 
-    jets = cluster(particles, radius=JET_RADIUS, ptmin=RECO_PTMIN)   # list[Jet], pT-ordered
-    taus = nsubjettiness(jet.constituents, n_max=4, beta=1.0, r0=R0) # τ_1..τ_4
+    jets = cluster(particles, radius=0.8, ptmin=200.0)              # list[Jet], pT-ordered
+    taus = nsubjettiness(jet.constituents, n_max=4, beta=1.0, r0=0.8) # τ_1..τ_4
     ratios = tau_ratios(taus)                                         # (τ2/τ1, τ3/τ2, τ4/τ3)
-    partner = match(reference_jets, other_jets, max_dr=MATCH_DR)     # index into other or -1
-    h = hidden_features(jet, neighbours)                              # H_NAMES order
-    x, h = jet_features(jet, neighbours, beta=BETA_FULL)
+    partner = match(reference_jets, other_jets, max_dr=0.4)          # index into other or -1
 
 Angles. Two different "ΔR" are used, each as its reference does:
 
@@ -39,34 +38,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perfekt_bench_tasks.jets.definitions import (
-    JET_RADIUS,
-    MATCH_DR,
-    NEIGHBOUR_PTMIN,
-    NO_NEIGHBOUR_DR,
-    R0,
-    RECO_PTMIN,
-)
-from perfekt_bench_tasks.jets.particles import Particles
+from .particles import Particles
 
-__all__ = [
-    "Jet",
-    "cluster",
-    "delta_r",
-    "hidden_features",
-    "jet_features",
-    "match",
-    "nsubjettiness",
-    "tau_ratios",
-]
+__all__ = ["Jet", "cluster", "delta_r", "match", "nsubjettiness", "tau_ratios"]
 
 #: FastJet's largest allowed jet radius (``JetDefinition::max_allowable_R``); the contrib's
 #: ``KT_Axes`` recluster with it so that every particle ends in one of the exclusive subjets
 _MAX_ALLOWABLE_R = 1000.0
 #: a particle at pT = 0 gets this rapidity (plus |pz|), as in FastJet's ``PseudoJet``
 _MAX_RAP = 1e5
-#: a jet in the `neighbours` list this close in ΔR to the jet itself is the jet itself
-_SELF_DR = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,8 +201,7 @@ def _engine():
 # clustering
 
 
-def cluster(particles: Particles, *, radius: float = JET_RADIUS,
-            ptmin: float = RECO_PTMIN) -> list[Jet]:
+def cluster(particles: Particles, *, radius: float, ptmin: float) -> list[Jet]:
     """Anti-kT jets (E-scheme) with pT ≥ ptmin, pT-descending, each with its constituents.
 
     The constituents are rows of `particles` (in their input order), keeping pid and charge.
@@ -255,7 +234,7 @@ def _rapidity(px, py, pz, e) -> np.ndarray:
 
 
 def nsubjettiness(constituents: Particles, n_max: int = 4, *, beta: float = 1.0,
-                  r0: float = R0) -> np.ndarray:
+                  r0: float) -> np.ndarray:
     """τ_1..τ_n_max of one jet, normalised measure with exclusive-kT axes.
 
     Thaler & Van Tilburg, JHEP 03 (2011) 015 [arXiv:1011.2268] (τ_N and its normalisation
@@ -306,7 +285,7 @@ def tau_ratios(taus: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# directions, matching, hidden features
+# directions and matching
 
 
 def delta_r(eta1, phi1, eta2, phi2) -> np.ndarray:
@@ -317,13 +296,12 @@ def delta_r(eta1, phi1, eta2, phi2) -> np.ndarray:
     return np.hypot(deta, dphi)
 
 
-def _eta_phi(jets: Sequence[Jet]) -> tuple[np.ndarray, np.ndarray]:
+def eta_phi(jets: Sequence[Jet]) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([j.eta for j in jets], dtype=np.float64),
             np.array([j.phi for j in jets], dtype=np.float64))
 
 
-def match(reference: Sequence[Jet], others: Sequence[Jet], *,
-          max_dr: float = MATCH_DR) -> np.ndarray:
+def match(reference: Sequence[Jet], others: Sequence[Jet], *, max_dr: float) -> np.ndarray:
     """One-to-one matching by direction (η, φ): closest pairs first.
 
     All pairs with ΔR < max_dr are taken in increasing ΔR; a pair is kept when neither jet is
@@ -332,8 +310,8 @@ def match(reference: Sequence[Jet], others: Sequence[Jet], *,
     partner = np.full(len(reference), -1, dtype=np.int64)
     if len(reference) == 0 or len(others) == 0:
         return partner
-    eta_r, phi_r = _eta_phi(reference)
-    eta_o, phi_o = _eta_phi(others)
+    eta_r, phi_r = eta_phi(reference)
+    eta_o, phi_o = eta_phi(others)
     dr = delta_r(eta_r[:, None], phi_r[:, None], eta_o[None, :], phi_o[None, :])
     ref_idx, other_idx = np.nonzero(dr < max_dr)
     order = np.argsort(dr[ref_idx, other_idx], kind="stable")
@@ -343,32 +321,3 @@ def match(reference: Sequence[Jet], others: Sequence[Jet], *,
             partner[r] = o
             taken[o] = True
     return partner
-
-
-def hidden_features(jet: Jet, neighbours: Sequence[Jet]) -> np.ndarray:
-    """(mass, pt, eta, ΔR to the closest neighbour, N charged, N neutral), H_NAMES order.
-
-    Neighbours are the jets of `neighbours` with pT ≥ NEIGHBOUR_PTMIN other than `jet` itself
-    (the same object, or a jet within ΔR < 1e-6 of it); ΔR in (η, φ); NO_NEIGHBOUR_DR when there
-    is none. Charged constituents have charge ≠ 0, all others (photons, neutral hadrons) count
-    as neutral.
-    """
-    others = [j for j in neighbours if j is not jet and j.pt >= NEIGHBOUR_PTMIN]
-    dr_closest = NO_NEIGHBOUR_DR
-    if others:
-        eta_o, phi_o = _eta_phi(others)
-        dr = delta_r(jet.eta, jet.phi, eta_o, phi_o)
-        dr = dr[dr >= _SELF_DR]
-        if dr.size:
-            dr_closest = float(dr.min())
-    n_charged = int(np.count_nonzero(jet.constituents.charge))
-    n_neutral = len(jet.constituents) - n_charged
-    return np.array([jet.mass, jet.pt, jet.eta, dr_closest, n_charged, n_neutral],
-                    dtype=np.float64)
-
-
-def jet_features(jet: Jet, neighbours: Sequence[Jet], *,
-                 beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """(x, h): x = tau_ratios(nsubjettiness(constituents, 4, beta=beta)), h = hidden_features."""
-    x = tau_ratios(nsubjettiness(jet.constituents, 4, beta=beta))
-    return x, hidden_features(jet, neighbours)

@@ -1,8 +1,9 @@
 """Four-vectors with PDG id and charge: one event's particles, or one jet's constituents.
 
-Energy-flow objects made by :mod:`.detector` use the same container: tracks keep the PDG id and
-charge of the particle that made them; ECAL neutral objects have ``pid = 22`` (photon) and HCAL
-neutral objects ``pid = 130`` (neutral hadron), both with charge 0.
+Energy-flow objects made by the jets task's detector emulation use the same container: tracks
+keep the PDG id and charge of the particle that made them; ECAL neutral objects have
+``pid = 22`` (photon) and HCAL neutral objects ``pid = 130`` (neutral hadron), both with
+charge 0.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 
 PHOTON_PID = 22
 NEUTRAL_HADRON_PID = 130
+#: PDG ids of invisible particles (neutrinos), left out of GEN jets (Delphes' NeutrinoFilter)
+INVISIBLE_PIDS = (12, 14, 16)
 
 
 @dataclass(frozen=True)

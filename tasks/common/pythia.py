@@ -9,8 +9,7 @@ import numpy as np
 
 from perfekt_bench.errors import ConfigurationError
 
-from .jets.definitions import INVISIBLE_PIDS
-from .jets.particles import Particles
+from .particles import INVISIBLE_PIDS, Particles
 from .parts import PYTHIA_MAX_SEED
 
 #: events PYTHIA hands over at once (one awkward array per batch)
