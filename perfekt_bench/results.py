@@ -4,7 +4,8 @@ This module owns the row schema (after benchopt's): one row per (run, metric, ca
 
 * identity columns (:data:`IDENTITY`): run id, task and its version, data key, refiner, seeds,
   budget, split sizes, status, the command line;
-* ``metric``, ``candidate``, ``value``, ``error``;
+* ``metric``, ``candidate``, ``value``, ``error``, and ``lower_is_better``, the metric's
+  direction (so that tables rank without the metric's plugin installed);
 * ``p_<name>`` hyperparameter columns;
 * timings (``fit_seconds``, ``refine_*``);
 * provenance: package and library versions, git revision, device, host, timestamp, and the
@@ -84,7 +85,8 @@ def rows_for(result: RunResult) -> list[dict[str, Any]]:
     for metric_name, per in result.metrics.items():
         for candidate, value in per.items():
             rows.append(identity | {"metric": metric_name, "candidate": candidate,
-                                    "value": value.value, "error": value.error}
+                                    "value": value.value, "error": value.error,
+                                    "lower_is_better": result.directions.get(metric_name, True)}
                         | param_columns(result.params) | result.timings
                         | result.provenance | plugin_columns(result, metric_name)
                         | {"run_dir": str(result.run_dir), "schema_version": SCHEMA_VERSION})

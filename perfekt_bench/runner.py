@@ -140,7 +140,9 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     origins = [host.origin_of("task", task.name), host.origin_of("refiner", refiner.name),
                *(host.origin_of("metric", m.name) for m in metrics)]
     result = RunResult(run_id, config, params, values, timings, run_dir, splits.key,
-                       provenance(config.device), origins, task_version=task.version,
+                       provenance(config.device), origins,
+                       directions={m.name: m.lower_is_better for m in metrics},
+                       task_version=task.version,
                        n_train=len(splits.train), n_eval=len(candidates["fastsim"]))
     resolved = asdict(config) | {"params": result.params, "data_key": result.data_key,
                                  "task_version": task.version, "provenance": result.provenance,

@@ -70,6 +70,8 @@ class RunResult:
     data_key: str
     provenance: dict[str, Any]
     plugins: list[PluginOrigin] = field(default_factory=list)
+    #: metric name → whether lower values are better (stored with every row)
+    directions: dict[str, bool] = field(default_factory=dict)
     task_version: str = ""
     n_train: int = 0
     n_eval: int = 0

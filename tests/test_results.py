@@ -11,8 +11,8 @@ from perfekt_bench.results import REQUIRED, SCHEMA_VERSION, ResultsStore
 @pytest.fixture
 def store(tmp_path, builtins):
     run(RunConfig("analytic", "identity", budget="smoke", progress=False, plots=False,
-                  metrics=["mse", "mmd"], latency_repeats=0, results_dir=str(tmp_path)),
-        host=builtins)
+                  metrics=["mse", "mmd", "n_eff"], latency_repeats=0,
+                  results_dir=str(tmp_path)), host=builtins)
     return ResultsStore(tmp_path)
 
 
@@ -20,8 +20,10 @@ def test_rows_carry_the_schema(store):
     rows = store.read()
     assert set(REQUIRED) <= set(rows.columns)
     assert (rows["schema_version"] == SCHEMA_VERSION).all()
-    assert set(rows["metric"]) == {"mse", "mmd"}
+    assert set(rows["metric"]) == {"mse", "mmd", "n_eff"}
     assert (rows["status"] == "ok").all()
+    direction = rows.groupby("metric")["lower_is_better"].agg(set).to_dict()
+    assert direction == {"mse": {True}, "mmd": {True}, "n_eff": {False}}
 
 
 def test_a_damaged_file_is_named_and_skipped(store, capsys):

@@ -1,0 +1,50 @@
+"""``perfekt-bench run``: fit one refiner on one task and evaluate it."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import dataset_option, parse_set, run_options, size_option, storage_options
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="fit a refiner on a task and evaluate it")
+    p.add_argument("--task", required=True)
+    p.add_argument("--refiner", required=True)
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the task data (default 0)")
+    run_options(p)
+    size_option(p)
+    dataset_option(p)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a refiner hyperparameter (repeatable; JSON values)")
+    p.add_argument("--metric", action="append", metavar="NAME",
+                   help="evaluate only these metrics (repeatable; default: all)")
+    p.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
+    storage_options(p)
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..report import metrics_table
+    from ..runner import run
+    from ..runs import CANDIDATES, RunConfig
+
+    config = RunConfig(task=args.task, refiner=args.refiner, seed=args.seed, budget=args.budget,
+                       device=args.device, size=args.size, data_seed=args.data_seed,
+                       params=parse_set(args.set), metrics=args.metric or None,
+                       results_dir=args.results_dir, cache_dir=args.cache_dir,
+                       json_path=args.json, progress=not args.quiet, plots=args.plots,
+                       dataset=args.dataset, workers=args.workers, transform=args.transform,
+                       command=args.command_line)
+    result = run(config)
+    print(f"\n{config.refiner} on {config.task} (seed {config.seed}, {config.budget} budget, "
+          f"{config.device}); reference: an independent fullsim sample")
+    print(metrics_table(result.metrics, CANDIDATES))
+    t = result.timings
+    print(f"\nfit {t['fit_seconds']:.1f} s; refine {t['refine_seconds_per_object'] * 1e6:.3g} µs "
+          f"per object batched, {t['refine_single_object_seconds'] * 1e3:.3f} ms for one object")
+    print(f"run folder: {result.run_dir}")
+    if (result.run_dir / "figures").is_dir():
+        print(f"figures: {result.run_dir / 'figures'}")
+    return 0
