@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,8 @@ import numpy as np
 
 from .budgets import DEFAULT_BUDGET
 from .data import GROUPS, FeatureNames, Splits, Triplets
-from .errors import ConfigurationError, DataError
-from .fileio import atomic_folder, remove_stale_temporaries
+from .errors import ConfigurationError, DataError, PerfektBenchWarning
+from .fileio import atomic_folder, atomic_write_json, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from .task import Task
@@ -34,6 +35,16 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "perfekt-bench"
+
+
+def cache_label(cache_dir: str | os.PathLike | None) -> str:
+    """The cache folder as the user named it, for messages: ``--cache-dir X``,
+    ``PERFEKT_BENCH_CACHE=X`` or the default."""
+    if cache_dir is not None:
+        return f"--cache-dir {cache_dir}"
+    if env := os.environ.get("PERFEKT_BENCH_CACHE"):
+        return f"PERFEKT_BENCH_CACHE={env}"
+    return f"the cache folder {default_cache_dir()} (the default)"
 
 
 def source_digest(task: Task) -> str:
@@ -202,24 +213,57 @@ class DataCache:
                        extra={"dataset": name, "imported": {role: str(path.resolve())
                                                            for role, path in files.items()},
                               "options": options})
+        else:
+            self.add_name(task, key, name)
         return key, self.path(task, key)
 
+    def card(self, task: Task, key: str) -> dict:
+        """The data card of a cached data set; a broken one is a :class:`DataError` naming
+        the file."""
+        path = self.path(task, key) / CARD
+        try:
+            card = json.loads(path.read_text())
+            if not isinstance(card, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read the data card {path}: {exc}; delete the folder "
+                            f"{path.parent} and import or generate the data again") from exc
+        return card
+
+    @staticmethod
+    def names(card: dict) -> list[str]:
+        """The names a data set answers to besides its key: the import name and aliases."""
+        return [n for n in [card.get("dataset"), *card.get("aliases", [])] if n]
+
+    def add_name(self, task: Task, key: str, name: str) -> None:
+        """Let a data set imported before answer to ``name`` too (an import of the same files
+        under a new ``--name``)."""
+        card = self.card(task, key)
+        if name in self.names(card):
+            return
+        card["aliases"] = [*card.get("aliases", []), name]
+        atomic_write_json(self.path(task, key) / CARD, card)
+
     def datasets(self, task: Task) -> list[dict]:
-        """The data cards of everything cached for ``task``."""
+        """The data cards of everything cached for ``task``; a broken card is named in a
+        warning and left out."""
         cards = []
-        for card in sorted((self.root / task.name).glob(f"*/{CARD}")):
+        for path in sorted((self.root / task.name).glob(f"*/{CARD}")):
             try:
-                cards.append(json.loads(card.read_text()))
-            except (OSError, ValueError):
-                continue
+                cards.append(self.card(task, path.parent.name))
+            except DataError as exc:
+                warnings.warn(str(exc), PerfektBenchWarning, stacklevel=2)
         return cards
 
     def load_dataset(self, task: Task, dataset: str) -> Splits:
-        """Cached splits by key or by the name given at import."""
+        """Cached splits by key, by the name given at import, or by an alias."""
+        folder = self.path(task, dataset)
+        if (folder / CARD).exists():  # a key: a broken card is an error, not "unknown"
+            self.card(task, dataset)
         cards = self.datasets(task)
-        hits = [c["key"] for c in cards if dataset in (c.get("key"), c.get("dataset"))]
+        hits = [c["key"] for c in cards if dataset == c.get("key") or dataset in self.names(c)]
         if not hits:
-            known = sorted({c.get("dataset") or c["key"] for c in cards if "key" in c})
+            known = sorted({n for c in cards if "key" in c for n in self.names(c) or [c["key"]]})
             raise DataError(f"no cached data set {dataset!r} of task {task.name!r} in "
                             f"{self.root / task.name}; known: {', '.join(known) or 'none'}")
         if len(set(hits)) > 1:

@@ -36,6 +36,11 @@ class ConfigurationError(PerfektBenchError, ValueError):
     """A bad option or hyperparameter given on the command line or in code."""
 
 
+class OutputError(ConfigurationError):
+    """An output location that cannot be written (a file where a folder is wanted, a folder
+    where a file is wanted, no permission, a read-only place), found before any work."""
+
+
 class PerfektBenchWarning(UserWarning):
     """Something the user should know that does not stop the command (a damaged results file
     skipped, a figure that could not be drawn); the CLI prints it as one line."""

@@ -1,8 +1,8 @@
 """Files that are either whole or absent: every write goes to a temporary name and is renamed.
 
-A process killed mid-write leaves at most a hidden temporary (``.<name>.<random>``) next to the
-target, never a truncated file under the target's name; :func:`remove_stale_temporaries`
-sweeps such leftovers.
+A process killed mid-write leaves at most a hidden temporary next to the target, named
+``.<name>.<host>-<pid>.<random>.tmp``, never a truncated file under the target's name;
+:func:`remove_stale_temporaries` sweeps the temporaries whose writer is gone.
 """
 
 from __future__ import annotations
@@ -10,15 +10,46 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-#: a temporary older than this (seconds) belongs to a process that died: safe to remove
-STALE_AFTER = 3600.0
+from .errors import OutputError
+
+#: a temporary of another host older than this (seconds) belongs to a writer that died
+STALE_AFTER = 24 * 3600.0
+_TEMPORARY = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def writer_tag() -> str:
+    """``<host>-<pid>``: who writes a temporary (or a run folder), to tell later whether it
+    is still alive."""
+    return f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
+
+
+def writer_alive(tag: str, modified: float) -> bool:
+    """Whether the writer ``<host>-<pid>`` may still be at work: its process exists on this
+    host, or (another host, whose processes cannot be seen) the file is younger than
+    :data:`STALE_AFTER`."""
+    host, _, pid = tag.rpartition("-")
+    if host != socket.gethostname().split(".")[0]:
+        return time.time() - modified < STALE_AFTER
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def _temporary_prefix(name: str) -> str:
+    return f".{name}.{writer_tag()}."
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -41,7 +72,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=".tmp",
+                                dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -57,7 +89,8 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
     otherwise, so that a folder is either complete or absent."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", suffix=".tmp", dir=folder.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(folder.name), suffix=".tmp",
+                                dir=folder.parent))
     try:
         yield tmp
         tmp.rename(folder)
@@ -66,20 +99,71 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, *, older_than: float = STALE_AFTER
-                             ) -> list[Path]:
-    """Remove the hidden ``.*.tmp`` files and folders in ``folder`` that a killed process left
-    behind (older than ``older_than`` seconds, so a concurrent writer's are kept); the removed
-    paths."""
+def _existing_ancestor(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def _probe(folder: Path, what: str) -> None:
+    """Create and remove a temporary file in ``folder``: the one test that answers whether
+    files can be written there (permissions, read-only or pseudo file systems)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".perfekt-bench-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise OutputError(f"{what}: cannot write in {folder} ({exc.strerror or exc})") from exc
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    """Refuse, before any work, a folder that outputs cannot go to: an existing file, a path
+    under a file, or a place where nothing can be written. Creates nothing. ``what`` names the
+    option and the path in the one-line error (``--results-dir /x``)."""
+    path = Path(path)
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        where = "is a file" if ancestor == path else f"lies under the file {ancestor}"
+        raise OutputError(f"{what} {where}; give a folder")
+    _probe(ancestor, what)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """Refuse, before any work, a file name that cannot be written: a folder, a path under a
+    file, or a place where nothing can be written. Creates nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{what} is a folder; give a file name")
+    ancestor = _existing_ancestor(path.parent)
+    if not ancestor.is_dir():
+        raise OutputError(f"{what} lies under the file {ancestor}; give a file name in a folder")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{what} is not a regular file (files are written to a temporary "
+                          "name and renamed, which would replace it)")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{what}: the file is not writable")
+    if not path.exists() or path.is_file():
+        _probe(ancestor, what)
+    return path
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries in ``folder`` whose writer is gone (killed mid-write); those of a
+    writer still at work are kept. The removed paths."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     removed = []
-    now = time.time()
     for path in folder.glob(".*.tmp"):
+        match = _TEMPORARY.match(path.name)
         try:
-            if now - path.lstat().st_mtime < older_than:
+            modified = path.lstat().st_mtime
+            if match and writer_alive(f"{match['host']}-{match['pid']}", modified):
                 continue
+            if not match and time.time() - modified < STALE_AFTER:
+                continue  # not ours to judge by name: only when old
             if path.is_dir():
                 shutil.rmtree(path)
             else:

@@ -45,16 +45,24 @@ class Metric(abc.ABC):
     needs_pairs: ClassVar[bool] = False
     needs_hidden: ClassVar[bool] = False
     opt_in: ClassVar[bool] = False
+    #: objects each sample (a test half) must hold at least for the metric to be defined
+    min_objects: ClassVar[int] = 2
     #: False for a metric of the candidate alone (e.g. its weights), not of its distance to fullsim
     measures_distance: ClassVar[bool] = True
 
     def applies_to(self, task: Task) -> bool:
         """Whether this metric is measured on ``task``."""
+        return self.why_not(task) is None
+
+    def why_not(self, task: Task) -> str | None:
+        """Why this metric is not measured on ``task`` (None: it is)."""
         if self.needs_pairs and not task.paired:
-            return False
+            return "it needs paired fastsim/fullsim objects"
         if self.needs_hidden and not task.feature_names.h:
-            return False
-        return not self.opt_in or self.name in task.evaluation().opt_in_metrics
+            return "it needs hidden features"
+        if self.opt_in and self.name not in task.evaluation().opt_in_metrics:
+            return "it is measured only where a task opts in (EvaluationSettings.opt_in_metrics)"
+        return None
 
     @abc.abstractmethod
     def compute(self, candidate: Sample, reference: Sample, *, settings: EvaluationSettings,

@@ -66,6 +66,8 @@ class Refiner(abc.ABC):
     outputs_weights: ClassVar[bool] = False
     #: the families of :meth:`perfekt_bench.Task.refiner_hints` this refiner reads
     hint_keys: ClassVar[tuple[str, ...]] = ()
+    #: objects the training and the validation split must each hold at least
+    min_objects: ClassVar[int] = 2
 
     # -- hyperparameters -------------------------------------------------------------------
 

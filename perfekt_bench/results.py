@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import PerfektBenchWarning
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, remove_stale_temporaries, writer_alive
 from .runs import RunResult
 
 SCHEMA_VERSION = 2
@@ -49,6 +49,16 @@ def default_results_dir() -> Path:
 def results_root(results_dir: str | os.PathLike | None) -> Path:
     """``results_dir``, or the default results folder when it is None."""
     return Path(results_dir) if results_dir else default_results_dir()
+
+
+def results_label(results_dir: str | os.PathLike | None) -> str:
+    """The results folder as the user named it, for messages: ``--results-dir X``,
+    ``PERFEKT_BENCH_RESULTS=X`` or the default."""
+    if results_dir:
+        return f"--results-dir {results_dir}"
+    if env := os.environ.get("PERFEKT_BENCH_RESULTS"):
+        return f"PERFEKT_BENCH_RESULTS={env}"
+    return f"the results folder {default_results_dir()} (the default)"
 
 
 def param_columns(params: dict[str, Any]) -> dict[str, Any]:
@@ -142,3 +152,28 @@ def read_file(path: Path) -> pd.DataFrame | None:
                       PerfektBenchWarning, stacklevel=3)
         return None
     return frame
+
+
+def sweep(root: str | os.PathLike) -> list[Path]:
+    """Remove what killed processes left in the results folder ``root``: temporaries whose
+    writer is gone, and run folders that never got their store file (the process died between
+    writing the folder and the row file). The removed paths."""
+    import shutil
+
+    from .rundir import read_config
+
+    root = Path(root)
+    removed = remove_stale_temporaries(root / "store") + remove_stale_temporaries(root / "runs")
+    runs = root / "runs"
+    if not runs.is_dir():
+        return removed
+    stored = {p.stem for p in (root / "store").glob("*.parquet")}
+    for folder in runs.iterdir():
+        if folder.name.startswith(".") or folder.name in stored or not folder.is_dir():
+            continue
+        writer = read_config(folder).get("writer")
+        if not writer or writer_alive(writer, folder.stat().st_mtime):
+            continue  # written before writers were recorded, or still being finished
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed

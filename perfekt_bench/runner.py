@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .budgets import check_budget
-from .cache import DataCache, resolved_size
-from .errors import ConfigurationError, IncompatibleError
+from .cache import DataCache, cache_label, resolved_size
+from .errors import ConfigurationError, DataError, IncompatibleError
 from .evaluation import evaluate, evaluation_candidates
-from .fileio import atomic_write_json
+from .fileio import atomic_write_json, check_output_dir, check_output_file, writer_tag
 from .provenance import provenance
-from .results import ResultsStore, results_root
+from .results import ResultsStore, results_label, results_root, sweep
 from .rundir import write_run_folder
 from .runs import RunConfig, RunResult
 from .transformed import TransformedRefiner
 
 if TYPE_CHECKING:
     from .data import Splits, Triplets
+    from .metric import Metric
     from .plugins import PluginHost
     from .refiner import Refiner
     from .task import Task
@@ -77,6 +77,63 @@ def time_refine(refiner: Refiner, test: Triplets, repeats: int) -> tuple[Any, di
     return refinement, timings
 
 
+def select_metrics(host: PluginHost, config: RunConfig, task: Task) -> list[Metric]:
+    """The metrics to measure: all that apply to ``task``, or the ones named in
+    ``config.metrics``, each of which must apply (else an error saying why and where it does)."""
+    metrics = host.metric_instances(config.metrics)
+    if config.metrics is None:
+        return [m for m in metrics if m.applies_to(task)]
+    for metric in metrics:
+        reason = metric.why_not(task)
+        if reason is not None:
+            where = [name for name, cls in host.tasks.items() if metric.applies_to(cls())]
+            raise IncompatibleError(
+                f"metric {metric.name!r} does not apply to task {task.name!r}: {reason}; it "
+                f"applies to: {', '.join(where) or 'no installed task'}")
+    return metrics
+
+
+def split_needs(min_fit: int, metrics: list[Metric]) -> tuple[int, int, int]:
+    """The fewest (train, validation, test) objects a run needs: ``min_fit`` (the refiner's
+    ``min_objects``) to train and to validate, and a test split whose two halves (candidates
+    and reference) each hold the largest ``min_objects`` of the metrics."""
+    return min_fit, min_fit, 2 * max((m.min_objects for m in metrics), default=1)
+
+
+def check_sizes(need: tuple[int, int, int], sizes: tuple[int, int, int], what: str,
+                hint: str = "") -> None:
+    """Refuse, before training, splits smaller than ``need`` (:func:`split_needs`)."""
+    if all(have >= wanted for have, wanted in zip(sizes, need, strict=True)):
+        return
+    raise DataError(
+        f"{what} splits into {sizes[0]} train / {sizes[1]} validation / {sizes[2]} test "
+        f"objects; a run needs at least {need[0]} / {need[1]} / {need[2]} (the test split "
+        f"is halved into candidates and reference, and each half needs {need[2] // 2}){hint}")
+
+
+def planned_sizes(task: Task, size: int) -> tuple[int, int, int]:
+    """(train, validation, test) objects that ``size`` splits into (as the cache splits)."""
+    n_train = int(round(task.split_fractions[0] * size))
+    n_val = int(round(task.split_fractions[1] * size))
+    return n_train, n_val, size - n_train - n_val
+
+
+def smallest_size(task: Task, need: tuple[int, int, int]) -> int:
+    """The fewest objects whose splits meet ``need``."""
+    size = max(sum(need), 1)
+    while not all(h >= w for h, w in zip(planned_sizes(task, size), need, strict=True)):
+        size += 1
+    return size
+
+
+def check_outputs(config: RunConfig) -> None:
+    """Every place a run writes, checked before any work (:mod:`perfekt_bench.fileio`)."""
+    check_output_dir(results_root(config.results_dir), results_label(config.results_dir))
+    check_output_dir(DataCache(config.cache_dir).root, cache_label(config.cache_dir))
+    if config.json_path:
+        check_output_file(config.json_path, f"--json {config.json_path}")
+
+
 def _log(progress: bool, message: str) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
@@ -108,11 +165,18 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     from .plugins import default_host
 
     host = host or default_host()
-    check_budget(config.budget)
+    config.validate()
+    check_outputs(config)
+    sweep(results_root(config.results_dir))
     task = host.task(config.task)
-    metrics = [m for m in host.metric_instances(config.metrics) if m.applies_to(task)]
+    metrics = select_metrics(host, config, task)
     check_device(config.device)
     refiner = build_refiner(host, config, task)
+    need = split_needs(refiner.min_objects, metrics)
+    if config.dataset is None:
+        size = resolved_size(task, config.size, config.budget)
+        check_sizes(need, planned_sizes(task, size), f"task {task.name!r} with {size} objects",
+                    f"; use --size {smallest_size(task, need)} or more")
     params = refiner.get_params()
     transform = task.feature_transform() if config.transform else None
     if transform is not None:
@@ -120,6 +184,14 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
         params = params | {"transform": transform.name}
 
     splits = load_data(config, task)
+    if config.dataset is not None:
+        check_sizes(need, (len(splits.train), len(splits.validation), len(splits.test)),
+                    f"data set {config.dataset!r}")
+    if refiner.needs_pairs and not splits.train.paired:
+        raise IncompatibleError(
+            f"refiner {refiner.name!r} needs paired fastsim/fullsim objects, but the data set "
+            f"{config.dataset or splits.key!r} of task {task.name!r} is not paired; choose a "
+            "refiner that works without pairs")
     _log(config.progress, f"fitting {refiner.name!r} on {len(splits.train)} objects "
                           f"(validation {len(splits.validation)}) on {config.device}")
     start = time.perf_counter()
@@ -146,15 +218,20 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
                        n_train=len(splits.train), n_eval=len(candidates["fastsim"]))
     resolved = asdict(config) | {"params": result.params, "data_key": result.data_key,
                                  "task_version": task.version, "provenance": result.provenance,
-                                 "plugins": [vars(p) for p in origins]}
+                                 "plugins": [vars(p) for p in origins], "writer": writer_tag()}
     write_run_folder(run_dir, refiner=refiner, config=resolved, result=result.to_json(),
                      settings=settings, candidates=candidates, reference=reference)
+    # the store file last: a run is stored when its row file exists, and a folder left without
+    # one by a killed process is swept by the next command (results.sweep)
+    json_path = Path(config.json_path) if config.json_path else None
     try:
+        if json_path is not None:
+            atomic_write_json(json_path, result.to_json())
         ResultsStore(config.results_dir).append(result)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
+        if json_path is not None:
+            json_path.unlink(missing_ok=True)
         raise
-    if config.json_path:
-        atomic_write_json(Path(config.json_path), result.to_json())
     host.run_finished(result)
     return result

@@ -41,6 +41,21 @@ class RunConfig:
     #: learn through the task's pre/post-processing when it offers one (``--no-transform``)
     transform: bool = True
 
+    def validate(self) -> RunConfig:
+        """Check every number against :mod:`perfekt_bench.limits` and the budget's name; a
+        :class:`~perfekt_bench.ConfigurationError` names the field and its range."""
+        from .budgets import check_budget
+        from .limits import SEED_RANGE, SIZE_RANGE, WORKERS_RANGE, check_int
+
+        check_budget(self.budget)
+        self.seed = check_int("seed", self.seed, SEED_RANGE)
+        self.data_seed = check_int("data_seed", self.data_seed, SEED_RANGE)
+        self.workers = check_int("workers", self.workers, WORKERS_RANGE)
+        if self.size is not None:
+            self.size = check_int("size", self.size, SIZE_RANGE)
+        self.latency_repeats = check_int("latency_repeats", self.latency_repeats, (0, 10**7))
+        return self
+
 
 @dataclass(frozen=True)
 class PluginOrigin:

@@ -18,11 +18,23 @@ from . import catalogue, compare, data, leaderboard, plot, run
 
 COMMANDS = (catalogue, data, run, compare, leaderboard, plot)
 
+#: exit codes (README, "Errors and exit codes"); user errors exit with 2
+#: (``PerfektBenchError.exit_code``), a command whose cells partly failed with 1
+EXIT_OS_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with perfekt-bench's one-line errors: the option, what is wrong, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"perfekt-bench: error: {message} (see '{self.prog} --help')\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="perfekt-bench",
         description="Benchmark methods that refine fast simulation towards full simulation.")
     parser.add_argument("--version", action="version", version=f"perfekt-bench {__version__}")
@@ -44,9 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PerfektBenchError as exc:
         print(f"perfekt-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a full disk, a file that vanished: the place and the reason
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"perfekt-bench: error: cannot read or write{where}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_OS_ERROR
     except KeyboardInterrupt:
-        print("perfekt-bench: interrupted; nothing was written for this run", file=sys.stderr)
-        return 130
+        print("perfekt-bench: interrupted; no run was stored", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -7,14 +7,15 @@ import sys
 
 from ..errors import ConfigurationError, PerfektBenchError
 from .leaderboard import write_boards
-from .options import dataset_option, run_options, storage_options
+from .options import SEED, dataset_option, run_options, storage_options
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="run a matrix of tasks × refiners × seeds")
     p.add_argument("--task", nargs="+", required=True)
     p.add_argument("--refiner", nargs="+", required=True)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--seeds", nargs="+", type=SEED, default=[0], metavar="S",
+                   help="training seeds (default 0)")
     dataset_option(p)
     run_options(p)
     p.add_argument("--leaderboard", action="store_true",

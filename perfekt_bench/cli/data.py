@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from pathlib import Path
 
 from ..errors import ConfigurationError
@@ -12,6 +13,7 @@ from .options import (
     CACHE_HELP,
     budget_option,
     parse_set,
+    seed_option,
     size_option,
     storage_options,
     workers_option,
@@ -25,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--task", required=True)
     size_option(p)
     budget_option(p)
-    p.add_argument("--seed", type=int, default=0)
+    seed_option(p, "--seed", "seed of the task data")
     workers_option(p)
     storage_options(p, results=False)
     p.set_defaults(func=cmd_data_generate)
@@ -52,8 +54,6 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     from ..plugins import default_host
 
     task = default_host().task(args.task)
-    if args.workers < 1:
-        raise ConfigurationError(f"--workers must be at least 1, got {args.workers}")
     cache = DataCache(args.cache_dir)
     splits = cache.load(task, args.size, args.seed, budget=args.budget,
                         progress=not args.quiet, workers=args.workers)
@@ -82,12 +82,34 @@ def cmd_data_import(args: argparse.Namespace) -> int:
           f"train {len(splits.train)}, validation {len(splits.validation)}, "
           f"test {len(splits.test)}")
     print(f"cached in {folder}")
+    _warn_if_too_small(task, splits, name=args.name or Path(args.full).stem)
+    names = cache.names(cache.card(task, key))
+    if len(names) > 1:
+        print(f"these files were imported before; the data set answers to "
+              f"{', '.join(map(repr, names))} and its key {key}")
     name = args.name or Path(args.full).stem
     refiner = task.recommended_refiner or "REFINER"
     print(f"use it with: perfekt-bench run --task {task.name} --dataset {shlex.quote(name)} "
           f"--refiner {refiner}" + ("" if task.recommended_refiner else
                                     "   (refiners: perfekt-bench plugins)"))
     return 0
+
+
+def _warn_if_too_small(task, splits, *, name: str) -> None:
+    """An imported data set that no run could evaluate is said at import time."""
+    from ..errors import DataError
+    from ..plugins import default_host
+    from ..refiner import Refiner
+    from ..runner import check_sizes, split_needs
+
+    metrics = [m for m in default_host().metric_instances() if m.applies_to(task)]
+    try:
+        check_sizes(split_needs(Refiner.min_objects, metrics),
+                    (len(splits.train), len(splits.validation), len(splits.test)),
+                    f"data set {name!r}")
+    except DataError as exc:
+        print(f"perfekt-bench: warning: {exc}: too small to run on; import more events",
+              file=sys.stderr)
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..budgets import BUDGET_HELP, BUDGETS, DEFAULT_BUDGET
 from ..errors import ConfigurationError
+from ..limits import SEED_RANGE, SIZE_RANGE, WORKERS_RANGE, check_int, describe
 
 RESULTS_HELP = "default: $PERFEKT_BENCH_RESULTS or ./results"
 CACHE_HELP = "default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench"
@@ -28,20 +29,44 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
     return params
 
 
+def bounded_int(limits: tuple[int, int]):
+    """An argparse type: an integer within ``limits`` (:mod:`perfekt_bench.limits`)."""
+
+    def parse(text: str) -> int:
+        try:
+            return check_int("the value", text, limits)
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(
+                f"must be {describe(*limits)}, got {text!r}") from exc
+
+    parse.__name__ = "integer"
+    return parse
+
+
+SEED = bounded_int(SEED_RANGE)
+SIZE = bounded_int(SIZE_RANGE)
+WORKERS = bounded_int(WORKERS_RANGE)
+
+
+def seed_option(p: argparse.ArgumentParser, flag: str = "--seed", what: str = "seed") -> None:
+    p.add_argument(flag, type=SEED, default=0, metavar="S",
+                   help=f"{what} (default 0; {describe(*SEED_RANGE)})")
+
+
 def budget_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", default=DEFAULT_BUDGET, choices=BUDGETS,
                    help="; ".join(f"{name}: {text}" for name, text in BUDGET_HELP.items()))
 
 
 def size_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", "--n-objects", "--n-jets", dest="size", type=int, metavar="N",
-                   help="number of objects (default: the budget's)")
+    p.add_argument("--size", "--n-objects", "--n-jets", dest="size", type=SIZE, metavar="N",
+                   help=f"number of objects (default: the budget's; {describe(*SIZE_RANGE)})")
 
 
 def workers_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="W",
+    p.add_argument("--workers", type=WORKERS, default=os.cpu_count() or 1, metavar="W",
                    help="processes for data generation (default: all cores; tasks with a "
-                        "slow generator use them)")
+                        f"slow generator use them; {describe(*WORKERS_RANGE)})")
 
 
 def dataset_option(p: argparse.ArgumentParser) -> None:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from .options import dataset_option, parse_set, run_options, size_option, storage_options
+from .options import (
+    dataset_option,
+    parse_set,
+    run_options,
+    seed_option,
+    size_option,
+    storage_options,
+)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="fit a refiner on a task and evaluate it")
     p.add_argument("--task", required=True)
     p.add_argument("--refiner", required=True)
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the task data (default 0)")
+    seed_option(p, "--seed", "training seed")
+    seed_option(p, "--data-seed", "seed of the task data")
     run_options(p)
     size_option(p)
     dataset_option(p)

@@ -128,9 +128,19 @@ def _part_to_file(recipe: Recipe, seed: int, index: int, events_per_part: int,
     return part
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group: the parent alone handles it and ends the workers
+def _init_worker() -> None:
+    """In each worker process: Ctrl-C reaches the whole process group, but the parent alone
+    handles it and ends the workers; and a worker dies with its parent (Linux's
+    PR_SET_PDEATHSIG), so a killed command leaves no worker writing parts behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 # --------------------------------------------------------------------------- driver
@@ -209,7 +219,7 @@ class _Pool:
         import multiprocessing
 
         self.done = done
-        self.pool = multiprocessing.get_context("spawn").Pool(workers, _ignore_sigint)
+        self.pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker)
 
     def submit(self, fn: Callable, args: tuple) -> None:
         self.pool.apply_async(fn, args, callback=self.done.put, error_callback=self.done.put)
@@ -288,9 +298,13 @@ def _collect_parts(recipe: Recipe, n_jets: int, seed: int, workers: int, workdir
                     _MAX_EVENTS_WITHOUT_JETS, events_per_part):
                 raise DataError(f"{sum(p.n_events for p in done.values())} events gave no "
                                 f"{recipe.unit}; check the PYTHIA settings and the cuts")
-    except BaseException:
+    except BaseException as exc:
         if executor is not None:
             executor.terminate()
+        if isinstance(exc, KeyboardInterrupt) and done:
+            print(f"perfekt-bench: kept {len(done)} finished part(s) of {recipe.name} "
+                  f"({rows_done()} {recipe.unit}s) in {workdir}; the same command resumes "
+                  "from them", file=sys.stderr)
         raise
     else:
         if in_flight:  # parts still running are not needed: end them rather than wait
