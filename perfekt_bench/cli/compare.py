@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..plugins import default_host
-    from ..runner import run
+    from ..fileio import check_output_dir
+    from ..runner import check_outputs, run
     from ..runs import RunConfig
 
     host = default_host()
@@ -41,6 +42,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from ..cache import DataCache
 
         DataCache(args.cache_dir).load_dataset(host.task(args.task[0]), args.dataset)
+    check_outputs(RunConfig(task=args.task[0], refiner=args.refiner[0],
+                            results_dir=args.results_dir, cache_dir=args.cache_dir))
+    if args.leaderboard:
+        check_output_dir(args.out, f"--out {args.out}")
     matrix = [(t, r, s) for t in args.task for r in args.refiner for s in args.seeds]
     failed = []
     for i, (task, refiner, seed) in enumerate(matrix, 1):

@@ -50,11 +50,13 @@ def add_parser(sub) -> None:
 
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
-    from ..cache import DataCache
+    from ..cache import DataCache, cache_label
+    from ..fileio import check_output_dir
     from ..plugins import default_host
 
     task = default_host().task(args.task)
     cache = DataCache(args.cache_dir)
+    check_output_dir(cache.root, cache_label(args.cache_dir))
     splits = cache.load(task, args.size, args.seed, budget=args.budget,
                         progress=not args.quiet, workers=args.workers)
     folder = cache.path(task, splits.key)
@@ -68,13 +70,15 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
-    from ..cache import DataCache
+    from ..cache import DataCache, cache_label
+    from ..fileio import check_output_dir
     from ..plugins import default_host
 
     task = default_host().task(args.task)
     if not task.import_help:
         raise ConfigurationError(f"task {task.name!r} cannot import files")
     cache = DataCache(args.cache_dir)
+    check_output_dir(cache.root, cache_label(args.cache_dir))
     key, folder = cache.import_files(task, args.full, args.fast, name=args.name,
                                      options=parse_set(args.option), progress=not args.quiet)
     splits = cache.read(task, key)
@@ -113,12 +117,14 @@ def _warn_if_too_small(task, splits, *, name: str) -> None:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
-    from ..cache import DataCache
+    from ..cache import DataCache, cache_label
     from ..plugins import default_host
     from ..report import table
 
     host = default_host()
     cache = DataCache(args.cache_dir)
+    if cache.root.exists() and not cache.root.is_dir():
+        raise ConfigurationError(f"{cache_label(args.cache_dir)} is a file, not a cache folder")
     rows = []
     for name in args.task or host.tasks.names():
         for card in cache.datasets(host.task(name)):

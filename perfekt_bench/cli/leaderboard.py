@@ -31,6 +31,9 @@ def write_boards(task: str, args: argparse.Namespace) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from ..fileio import check_output_dir
+
+    check_output_dir(args.out, f"--out {args.out}")
     for task in args.task:
         write_boards(task, args)
     return 0

@@ -16,12 +16,17 @@ RESULTS_HELP = "default: $PERFEKT_BENCH_RESULTS or ./results"
 CACHE_HELP = "default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench"
 
 
-def parse_set(items: Sequence[str]) -> dict[str, Any]:
+def parse_set(items: Sequence[str], option: str = "--set") -> dict[str, Any]:
+    """``NAME=VALUE`` pairs; a value is read as JSON when it is JSON, else kept as text."""
     params = {}
     for item in items:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise ConfigurationError(f"--set expects NAME=VALUE, got {item!r}")
+            raise ConfigurationError(f"{option} expects NAME=VALUE, got {item!r}")
+        if key in params:
+            raise ConfigurationError(f"{option} gives {key!r} twice ({params[key]!r} and "
+                                     f"{raw!r}); give it once")
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:

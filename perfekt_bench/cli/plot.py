@@ -16,11 +16,13 @@ def add_parser(sub) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from ..fileio import check_output_dir
     from ..plugins import default_host
     from ..rundir import FIGURES, read_evaluation
 
     read_evaluation(args.run_dir)  # not a run folder: a clear error before any plugin runs
     out = Path(args.out) if args.out else Path(args.run_dir) / FIGURES
+    check_output_dir(out, f"--out {out}" if args.out else f"the figures folder {out}")
     paths = default_host().draw_figures(Path(args.run_dir), out)
     if not paths:
         print("perfekt-bench: no figure plugin drew anything (see 'perfekt-bench plugins')",

@@ -33,9 +33,17 @@ def add_parser(sub) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigurationError
     from ..report import metrics_table
     from ..runner import run
     from ..runs import CANDIDATES, RunConfig
+
+    if args.dataset is not None:
+        given = [flag for flag, value in (("--size", args.size), ("--data-seed", args.data_seed))
+                 if value not in (None, 0)]
+        if given:
+            raise ConfigurationError(f"{' and '.join(given)} shape generated data and do not "
+                                     f"apply to --dataset {args.dataset}; leave them out")
 
     config = RunConfig(task=args.task, refiner=args.refiner, seed=args.seed, budget=args.budget,
                        device=args.device, size=args.size, data_seed=args.data_seed,
