@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import bad_inputs
+import pytest
 from bad_inputs import CASES, TESTDATA
+
 from perfekt_bench.cli import main
 
 

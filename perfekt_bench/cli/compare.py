@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..plugins import default_host
     from ..fileio import check_output_dir
+    from ..plugins import default_host
     from ..runner import check_outputs, run
     from ..runs import RunConfig
 
