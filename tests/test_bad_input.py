@@ -8,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import bad_inputs
 import pytest
-from bad_inputs import CASES, TESTDATA
 
 from perfekt_bench.cli import main
+
+import bad_inputs
+from bad_inputs import CASES, TESTDATA
 
 
 @pytest.fixture(scope="module")
