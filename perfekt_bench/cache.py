@@ -154,6 +154,7 @@ class DataCache:
         once and then read from the cache."""
         size = resolved_size(task, size, budget)
         key = data_key(task, size, seed)
+        remove_stale_temporaries(self.root / task.name)
         if self.has(task, key):
             return self.read(task, key)
         workdir = self.path(task, key).with_name(f".{key}.parts")

@@ -156,8 +156,9 @@ def read_file(path: Path) -> pd.DataFrame | None:
 
 def sweep(root: str | os.PathLike) -> list[Path]:
     """Remove what killed processes left in the results folder ``root``: temporaries whose
-    writer is gone, and run folders that never got their store file (the process died between
-    writing the folder and the row file). The removed paths."""
+    writer is gone (in the store, among the runs and in their figures), and run folders that
+    never got their store file (the process died between writing the folder and the row
+    file). The removed paths."""
     import shutil
 
     from .rundir import read_config
@@ -169,7 +170,10 @@ def sweep(root: str | os.PathLike) -> list[Path]:
         return removed
     stored = {p.stem for p in (root / "store").glob("*.parquet")}
     for folder in runs.iterdir():
-        if folder.name.startswith(".") or folder.name in stored or not folder.is_dir():
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        removed += remove_stale_temporaries(folder / "figures")
+        if folder.name in stored:
             continue
         writer = read_config(folder).get("writer")
         if not writer or writer_alive(writer, folder.stat().st_mtime):

@@ -49,6 +49,19 @@ def test_identity_through_the_transform_returns_fastsim(tmp_path, cache_dir):
         "transform": "deepjet-cms"}
 
 
+def test_identity_is_bit_identical_to_fastsim(tmp_path, cache_dir):
+    """A refiner that moves nothing gives fastsim exactly, even through the logit
+    pre/post-processing (no rounding of the round trip), so every metric of identity equals
+    fastsim's to the last digit."""
+    result = _run(tmp_path, cache_dir, "identity", plots=False, metrics=["mmd", "chi2_ndof"])
+    table = _evaluation(result)
+    names = default_host().task("deepjet").feature_names.x
+    np.testing.assert_array_equal(table[[f"refined.{n}" for n in names]].to_numpy(),
+                                  table[[f"fastsim.{n}" for n in names]].to_numpy())
+    for metric, per in result.metrics.items():
+        assert per["refined"] == per["fastsim"], metric
+
+
 @pytest.mark.parametrize("refiner", ["twostage", "cms-mdmm"])
 def test_refined_discriminators_stay_in_unit_interval(tmp_path, cache_dir, refiner):
     result = _run(tmp_path, cache_dir, refiner, plots=True)

@@ -127,3 +127,41 @@ def test_cli_data_list_shows_every_task_by_default(tmp_path, files, capsys):
     assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "analytic" in out and "1000" in out
+
+
+class UnpairedFileToyTask(FileToyTask):
+    """A paired task whose imported files turn out not to be paired."""
+
+    name = "toy-files-unpaired"
+
+    def import_files(self, full, fast, *, progress=False, scale=1.0):
+        data = super().import_files(full, fast, progress=progress, scale=scale)
+        return Triplets(data.g, data.x_fast, data.x_full, data.h_fast, data.h_full, data.names,
+                        paired=False)
+
+
+def test_pairs_are_checked_on_the_data_set_loaded(tmp_path, files):
+    """The task says paired, the imported data set is not: a refiner that needs pairs is
+    refused before training, naming the data set."""
+    from perfekt_bench import IncompatibleError
+
+    plugin = types.SimpleNamespace(perfekt_bench_register_tasks=hookimpl(
+        lambda registry: registry.add(UnpairedFileToyTask)))
+    host = PluginHost(plugins=[("unpaired", plugin)])
+    cache_dir = tmp_path / "cache"
+    DataCache(cache_dir).import_files(UnpairedFileToyTask(), *files, name="loose")
+    with pytest.raises(IncompatibleError, match="data set 'loose' .* is not paired"):
+        run(RunConfig("toy-files-unpaired", "mse", budget="smoke", dataset="loose",
+                      cache_dir=str(cache_dir), results_dir=str(tmp_path / "res"),
+                      progress=False, plots=False, latency_repeats=0), host=host)
+    assert not (tmp_path / "res").exists()
+
+
+def test_reimport_under_a_new_name_adds_the_name(tmp_path, files, capsys):
+    cache = DataCache(tmp_path / "cache")
+    key, _ = cache.import_files(FileToyTask(), *files, name="first")
+    again, _ = cache.import_files(FileToyTask(), *files, name="second")
+    assert again == key
+    assert cache.names(cache.card(FileToyTask(), key)) == ["first", "second"]
+    np.testing.assert_array_equal(cache.load_dataset(FileToyTask(), "second").test.x_fast,
+                                  cache.load_dataset(FileToyTask(), "first").test.x_fast)
