@@ -2,7 +2,8 @@
 
 A process killed mid-write leaves at most a hidden temporary (``.<name>.<random>``) next to the
 target, never a truncated file under the target's name; :func:`remove_stale_temporaries`
-sweeps such leftovers.
+sweeps such leftovers. :func:`file_lock` makes processes that would write the same thing
+wait for each other.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,32 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, older_than: float = S
             continue
         removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, *, on_wait: Callable[[], None] | None = None
+              ) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block; another process
+    (or thread) asking for the same lock waits, calling ``on_wait`` once before it blocks.
+
+    An advisory ``flock``: the kernel releases it when its holder exits, even by SIGKILL, so a
+    dead process never leaves a stale lock. It also works between the machines of a cluster on
+    a shared file system whose server supports locking (NFS with lockd, CephFS, Lustre with
+    ``flock`` mounts). The lock file itself stays: removing it would let two processes lock two
+    different files of one name.
+    """
+    import fcntl  # POSIX only, like the PYTHIA and FastJet wheels the tasks need
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
