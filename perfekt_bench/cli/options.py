@@ -49,10 +49,12 @@ def dataset_option(p: argparse.ArgumentParser) -> None:
                    help="run on a cached data set (an import's name or key; see 'data list')")
 
 
-def run_options(p: argparse.ArgumentParser) -> None:
-    """What every fitting command shares: budget, device, figures, generation workers."""
+def run_options(p: argparse.ArgumentParser, *, workers: bool = True) -> None:
+    """What every fitting command shares: budget, device, figures, generation workers (unless
+    ``workers`` is False: compare's ``--workers`` are its cell processes)."""
     budget_option(p)
-    workers_option(p)
+    if workers:
+        workers_option(p)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="do not draw the run's figures into RUN_DIR/figures")
