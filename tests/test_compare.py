@@ -10,7 +10,8 @@ import pytest
 
 from perfekt_bench import ConfigurationError, PluginHost, RunConfig, run
 from perfekt_bench.cli import main
-from perfekt_bench.compare import CompareConfig, compare, plan
+from perfekt_bench.cluster import threads_per_cell
+from perfekt_bench.comparison import CompareConfig, compare, plan
 from perfekt_bench.results import ResultsStore, failures, measured
 
 from plugin_fixtures import toy_plugin
@@ -178,3 +179,9 @@ def test_cli_unknown_set_name_exits_2_before_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--set lr_typo: no refiner of this comparison" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("workers, cores, threads", [(1, 16, 16), (2, 2, 1), (3, 16, 5),
+                                                     (4, 2, 1), (2, 1, 1)])
+def test_thread_rule_never_asks_for_more_threads_than_cores(workers, cores, threads):
+    assert threads_per_cell(workers, cores) == threads

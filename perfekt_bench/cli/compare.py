@@ -1,5 +1,5 @@
 """``perfekt-bench compare``: a matrix of tasks × refiners × seeds (see
-:mod:`perfekt_bench.compare`); this module only parses and prints."""
+:mod:`perfekt_bench.comparison`); this module only parses and prints."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..compare import CompareConfig, compare
+    from ..comparison import CompareConfig, compare
     from ..fileio import atomic_write_json
 
     config = CompareConfig(

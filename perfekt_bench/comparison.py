@@ -379,6 +379,8 @@ def compare(config: CompareConfig, host: PluginHost | None = None, *,
         prefix = f"[{next(counter)}/{len(to_run)}] {cell.label}"
         if outcome.status == FAILED:
             log(f"{prefix}: FAILED: {outcome.error_message}")
+        elif outcome.resumed:
+            log(f"{prefix}: done by an earlier try; run {outcome.run_id}")
         else:
             threads = f", {outcome.threads} torch thread(s)" if outcome.threads else ""
             log(f"{prefix}: done in {outcome.seconds:.1f} s ({outcome.where}{threads}); run "
@@ -390,13 +392,13 @@ def compare(config: CompareConfig, host: PluginHost | None = None, *,
             finished(cell, record_failure(cell, broken[cell.data_key]))
         else:
             runnable.append(cell)
-    start = time.perf_counter()
     if runnable and config.on_dask:
         _run_on_dask(config, runnable, finished, timings, log=log)
     else:
+        start = time.perf_counter()
         for cell in runnable:
             finished(cell, execute(cell, host=host))
-    timings["cells_seconds"] = time.perf_counter() - start
+        timings["cells_seconds"] = time.perf_counter() - start
 
     cells = [reports[run_id] for run_id in order if run_id in reports] + skipped
     measured_ids = {c.run_id for c in cells if c.status in (OK, "cached")}
@@ -416,27 +418,32 @@ def compare(config: CompareConfig, host: PluginHost | None = None, *,
 def _run_on_dask(config: CompareConfig, cells: list[Cell],
                  finished: Callable[[Cell, Outcome], None], timings: dict[str, float], *,
                  log: Callable[[str], None]) -> None:
+    """Run ``cells`` on a new LocalCluster or an existing cluster; ``timings`` gets the seconds
+    spent starting (connecting, checking) it, running the cells, and stopping it."""
     from . import cluster
 
     start = time.perf_counter()
     if config.scheduler or config.scheduler_file:
         threads = config.threads_per_cell or 1
-        with cluster.remote_client(config.scheduler, config.scheduler_file) as client:
+        context = cluster.remote_client(config.scheduler, config.scheduler_file)
+    else:
+        workers = min(config.workers, len(cells))
+        threads = config.threads_per_cell or cluster.threads_per_cell(workers)
+        log(f"starting {workers} worker processes with {threads} torch thread(s) each "
+            f"({cluster.usable_cores()} usable cores)")
+        context = cluster.local_client(workers, threads)
+    with context as client:
+        if config.scheduler or config.scheduler_file:
             first = cells[0].config
-            n = cluster.check_workers(client, Path(first.results_dir),
-                                      Path(first.cache_dir), log=log)
-            timings["cluster_start_seconds"] = time.perf_counter() - start
+            n = cluster.check_workers(client, Path(first.results_dir), Path(first.cache_dir),
+                                      log=log)
             log(f"running {len(cells)} cells on {n} Dask worker(s) of "
                 f"{config.scheduler or config.scheduler_file}, {threads} torch thread(s) each")
-            cluster.run_cells(client, cells, threads=threads, on_done=finished)
-        return
-    workers = min(config.workers, len(cells))
-    threads = config.threads_per_cell or cluster.threads_per_cell(workers)
-    log(f"starting {workers} worker processes with {threads} torch thread(s) each "
-        f"({cluster.usable_cores()} usable cores)")
-    with cluster.local_client(workers, threads) as client:
-        client.wait_for_workers(workers)
+        else:
+            client.wait_for_workers(workers)
         timings["cluster_start_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
         cluster.run_cells(client, cells, threads=threads, on_done=finished)
+        timings["cells_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
     timings["cluster_stop_seconds"] = time.perf_counter() - start
