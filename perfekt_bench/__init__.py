@@ -8,6 +8,7 @@ from importlib.metadata import version as _version
 
 from .budgets import BUDGETS
 from .cache import DataCache, load_splits
+from .comparison import CompareConfig, CompareResult, compare
 from .data import FeatureNames, Sample, Splits, Triplets
 from .errors import (
     ConfigurationError,
@@ -37,11 +38,12 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
-    "BUDGETS", "ConfigurationError", "DataCache", "DataError", "EarlyStopping",
-    "EvaluationSettings", "FeatureNames", "FeatureTransform", "IncompatibleError", "Metric",
+    "BUDGETS", "CompareConfig", "CompareResult", "ConfigurationError", "DataCache", "DataError",
+    "EarlyStopping", "EvaluationSettings", "FeatureNames", "FeatureTransform",
+    "IncompatibleError", "Metric",
     "MetricValue", "OmniscientColumn", "PerfektBenchError", "PerfektBenchWarning",
     "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample",
     "Splits", "Task", "TransformedRefiner", "Triplets", "UnknownNameError", "__version__",
-    "batched", "hookimpl", "load_refiner", "load_splits", "mean_correlation_difference",
-    "pair_differences", "pearson_matrix", "run",
+    "batched", "compare", "hookimpl", "load_refiner", "load_splits",
+    "mean_correlation_difference", "pair_differences", "pearson_matrix", "run",
 ]

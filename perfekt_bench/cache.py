@@ -2,6 +2,8 @@
 
 Splits are stored as ``<cache>/<task>/<key>/{train,validation,test}.parquet`` plus
 ``card.json``, where the key hashes everything that shaped them (:func:`data_key`).
+Generating or importing a data set holds a lock (``<cache>/<task>/.<key>.lock``), so that
+processes asking for the same data set at once wait for the first instead of racing it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import inspect
 import json
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +23,7 @@ import numpy as np
 from .budgets import DEFAULT_BUDGET
 from .data import GROUPS, FeatureNames, Splits, Triplets
 from .errors import ConfigurationError, DataError, PerfektBenchWarning
-from .fileio import atomic_folder, atomic_write_json, remove_stale_temporaries
+from .fileio import atomic_folder, atomic_write_json, file_lock, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from .task import Task
@@ -157,19 +160,35 @@ class DataCache:
         remove_stale_temporaries(self.root / task.name)
         if self.has(task, key):
             return self.read(task, key)
-        workdir = self.path(task, key).with_name(f".{key}.parts")
-        accepted = inspect.signature(task.generate).parameters
-        extra = {name: value for name, value in (("workers", workers), ("workdir", workdir))
-                 if name in accepted}
-        if "workdir" in extra:
-            workdir.mkdir(parents=True, exist_ok=True)
-        data = task.generate(size, seed, progress=progress, **extra)
-        if len(data) != size:
-            raise DataError(f"task {task.name!r} generated {len(data)} objects, asked for {size}")
-        splits = Splits(*split(task, data, seed), key=key)
-        self.store(task, key, splits, size=size, seed=seed)
-        shutil.rmtree(workdir, ignore_errors=True)
+        with self.lock(task, key, progress=progress):
+            if self.has(task, key):  # made by the process we waited for
+                return self.read(task, key)
+            workdir = self.path(task, key).with_name(f".{key}.parts")
+            accepted = inspect.signature(task.generate).parameters
+            extra = {name: value for name, value in (("workers", workers), ("workdir", workdir))
+                     if name in accepted}
+            if "workdir" in extra:
+                workdir.mkdir(parents=True, exist_ok=True)
+            data = task.generate(size, seed, progress=progress, **extra)
+            if len(data) != size:
+                raise DataError(f"task {task.name!r} generated {len(data)} objects, asked for "
+                                f"{size}")
+            splits = Splits(*split(task, data, seed), key=key)
+            self.store(task, key, splits, size=size, seed=seed)
+            shutil.rmtree(workdir, ignore_errors=True)
         return splits
+
+    def lock(self, task: Task, key: str, *, progress: bool = False):
+        """The cross-process lock of one data set (:func:`~perfekt_bench.fileio.file_lock`),
+        saying on stderr (with ``progress``) when it has to wait for another process."""
+        path = self.root / task.name / f".{key}.lock"
+
+        def waiting() -> None:
+            if progress:
+                print(f"waiting for another process that is making data set {key} of task "
+                      f"{task.name!r} (lock {path})", file=sys.stderr, flush=True)
+
+        return file_lock(path, on_wait=waiting)
 
     def has(self, task: Task, key: str) -> bool:
         folder = self.path(task, key)
@@ -207,15 +226,20 @@ class DataCache:
         key = "imp-" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str)
                                       .encode()).hexdigest()[:12]
         name = name or files["full"].stem
-        if not self.has(task, key):
-            data = task.import_files(files["full"], files["fast"], progress=progress, **options)
-            splits = Splits(*split(task, data, 0), key=key)
-            self.store(task, key, splits, size=len(data), seed=0,
-                       extra={"dataset": name, "imported": {role: str(path.resolve())
-                                                           for role, path in files.items()},
-                              "options": options})
-        else:
+        if self.has(task, key):
             self.add_name(task, key, name)
+            return key, self.path(task, key)
+        with self.lock(task, key, progress=progress):
+            if not self.has(task, key):
+                data = task.import_files(files["full"], files["fast"], progress=progress,
+                                         **options)
+                splits = Splits(*split(task, data, 0), key=key)
+                self.store(task, key, splits, size=len(data), seed=0,
+                           extra={"dataset": name, "imported": {role: str(path.resolve())
+                                                               for role, path in files.items()},
+                                  "options": options})
+            else:  # imported meanwhile by the process we waited for
+                self.add_name(task, key, name)
         return key, self.path(task, key)
 
     def card(self, task: Task, key: str) -> dict:
@@ -258,8 +282,13 @@ class DataCache:
 
     def load_dataset(self, task: Task, dataset: str) -> Splits:
         """Cached splits by key, by the name given at import, or by an alias."""
-        folder = self.path(task, dataset)
-        if (folder / CARD).exists():  # a key: a broken card is an error, not "unknown"
+        return self.read(task, self.dataset_key(task, dataset))
+
+    def dataset_key(self, task: Task, dataset: str) -> str:
+        """The key of the cached data set named ``dataset`` (its key, its import name or an
+        alias); a :class:`DataError` listing the known ones when there is none, or several,
+        or naming the data card when it is broken."""
+        if (self.path(task, dataset) / CARD).exists():  # a key: a broken card is an error
             self.card(task, dataset)
         cards = self.datasets(task)
         hits = [c["key"] for c in cards if dataset == c.get("key") or dataset in self.names(c)]
@@ -270,7 +299,7 @@ class DataCache:
         if len(set(hits)) > 1:
             raise DataError(f"the name {dataset!r} fits several data sets of task "
                             f"{task.name!r}: {', '.join(sorted(set(hits)))}; give the key")
-        return self.read(task, hits[0])
+        return hits[0]
 
     def store(self, task: Task, key: str, splits: Splits, *, size: int, seed: int,
               extra: dict | None = None) -> Path:

@@ -3,6 +3,7 @@
 A process killed mid-write leaves at most a hidden temporary next to the target, named
 ``.<name>.<host>-<pid>.<random>.tmp``, never a truncated file under the target's name;
 :func:`remove_stale_temporaries` sweeps the temporaries whose writer is gone.
+:func:`file_lock` makes processes that would write the same thing wait for each other.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,50 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
             continue
         removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, *, on_wait: Callable[[], None] | None = None
+              ) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block; another process (or thread) asking
+    for the same lock waits, calling ``on_wait`` once before it blocks.
+
+    An advisory ``flock``: the kernel releases it when its holder exits, even by SIGKILL, so a
+    dead process never leaves a stale lock. It also works between the machines of a cluster on
+    a shared file system whose server supports locking (NFS with lockd, CephFS, Lustre with
+    ``flock`` mounts). Nothing stays behind: the holder removes the lock file (and the folders
+    it had to create for it, when empty) before releasing the lock, and a waiter that then
+    finds the name gone or pointing to a new file starts over, so two processes never hold
+    locks on two files of one name.
+    """
+    import fcntl  # POSIX only, like the PYTHIA and FastJet wheels the tasks need
+
+    path = Path(path)
+    created = [p for p in path.parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    waited = False
+    while True:
+        handle = open(path, "a")  # noqa: SIM115 (held open across the block)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None and not waited:
+                on_wait()
+            waited = True
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # the holder before us removed it: lock the file there now
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        for folder in created:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

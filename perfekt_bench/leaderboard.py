@@ -16,7 +16,7 @@ import pandas as pd
 from .errors import DataError
 from .fileio import atomic_write_bytes
 from .report import format_value
-from .results import ResultsStore
+from .results import ResultsStore, measured
 
 #: hyperparameter columns that vary between runs without making them another configuration
 _NOT_A_CONFIGURATION = {"p_seed", "p_device"}
@@ -92,7 +92,7 @@ def write_leaderboard(task: str, *, results_dir=None, out_dir="leaderboards",
                       budget: str | None = "quick", preamble: str = "",
                       paper: str = "") -> list[Path]:
     """Write ``<out>/<task>.md`` and ``<out>/<task>.csv`` from the stored runs of ``task``."""
-    rows = ResultsStore(results_dir).read()
+    rows = measured(ResultsStore(results_dir).read())
     if rows.empty or task not in set(rows["task"]):
         raise DataError(f"no stored runs of task {task!r} in {ResultsStore(results_dir).folder}")
     rows = rows[rows["task"] == task]

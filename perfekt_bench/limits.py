@@ -16,6 +16,8 @@ SEED_RANGE = (0, 2**32 - 1)
 SIZE_RANGE = (1, 100_000_000)
 #: processes for data generation or cells in parallel
 WORKERS_RANGE = (1, 1024)
+#: torch threads of one process
+THREADS_RANGE = (1, 1024)
 
 
 def describe(low: int, high: int) -> str:

@@ -25,26 +25,31 @@ def git_revision() -> str | None:
     return rev + ("+dirty" if dirty else "")
 
 
-def provenance(device: str) -> dict[str, Any]:
+def distribution_version(dist: str = "perfekt-bench") -> str | None:
+    """The installed version of distribution ``dist`` (default perfekt-bench), None if absent."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import numpy
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
 
-    def _version(dist: str) -> str | None:
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            return None
+
+def provenance(device: str) -> dict[str, Any]:
+    """Versions, git revision, device, host, time, and the torch threads the run computed
+    with (timings depend on them; ``compare --workers`` sets them per process)."""
+    import numpy
 
     try:
         import torch
-        torch_version = torch.__version__
+        torch_version, torch_threads = torch.__version__, torch.get_num_threads()
     except ImportError:
-        torch_version = None
+        torch_version, torch_threads = None, None
     return {
-        "package_version": _version("perfekt-bench"),
+        "package_version": distribution_version(),
         "git_revision": git_revision(),
         "torch_version": torch_version,
+        "torch_threads": torch_threads,
         "numpy_version": numpy.__version__,
         "python_version": platform.python_version(),
         "device": device,

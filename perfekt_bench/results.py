@@ -12,17 +12,27 @@ This module owns the row schema (after benchopt's): one row per (run, metric, ca
   distribution and version of the plugins that supplied the task, the refiner and the metric
   (``task_distribution``, ``refiner_distribution``, ``metric_distribution`` and their
   ``*_plugin_version``);
-* ``run_dir`` and ``schema_version``.
+* ``run_dir`` and ``schema_version``;
+* ``run_key``: a hash of what defines the run's numbers (:func:`run_key`), by which ``compare``
+  finds a cell that was already run;
+* ``error_message`` and ``error_traceback``, on the one row of a **failed** run (``status``
+  ``"failed"``): its ``metric`` and ``candidate`` are None, ``value`` and ``error`` NaN, and the
+  identity and ``p_*`` columns are those of the run that was asked for. Tables that rank drop
+  such rows (:func:`measured`) and count them (:func:`failures`).
 
 Files are written atomically (a crash never leaves half a file), and concurrent runs never
-write the same file. Reading names and skips a damaged or foreign file with a warning.
+write the same file. Reading names and skips a damaged or foreign file with a warning. A run is
+removed only when a later run of the same ``run_key`` replaces it (``compare`` does this).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,14 +41,17 @@ import pandas as pd
 
 from .errors import PerfektBenchWarning
 from .fileio import atomic_write_bytes, remove_stale_temporaries, writer_alive
-from .runs import RunResult
+from .runs import RunConfig, RunResult
 
-SCHEMA_VERSION = 2
+#: 3: ``run_key``, failed runs (``error_message``, ``error_traceback``)
+SCHEMA_VERSION = 3
 #: the columns every stored row must have (older files without the others are still read)
 REQUIRED = ("run_id", "task", "data_key", "refiner", "seed", "budget", "metric", "candidate",
             "value", "error")
 IDENTITY = ("run_id", "task", "task_version", "data_key", "refiner", "seed", "data_seed",
-            "budget", "n_train", "n_eval", "status", "command")
+            "budget", "n_train", "n_eval", "status", "command", "run_key")
+#: hyperparameters that do not change a run's numbers, left out of its :func:`run_key`
+NOT_IN_RUN_KEY = ("device",)
 
 
 def default_results_dir() -> Path:
@@ -72,6 +85,65 @@ def param_columns(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def run_key(*, task: str, task_version: str, data_key: str, refiner: str,
+            refiner_version: str | None, params: dict[str, Any], seed: int, budget: str,
+            package_version: str | None) -> str:
+    """A hash of what defines a run's numbers: the task and its version, the data set's key,
+    the refiner and the version of the distribution that supplied it, the resolved
+    hyperparameters (all but :data:`NOT_IN_RUN_KEY`), the seed, the budget and perfekt-bench's
+    version. Two runs with one key are the same cell of a comparison."""
+    identity = {"task": task, "task_version": str(task_version), "data_key": data_key,
+                "refiner": refiner, "refiner_version": refiner_version,
+                "params": {k: v for k, v in params.items() if k not in NOT_IN_RUN_KEY},
+                "seed": int(seed), "budget": budget, "package_version": package_version}
+    blob = json.dumps(identity, sort_keys=True, default=_plain).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers; anything else JSON cannot write as its ``str``."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def result_run_key(result: RunResult) -> str:
+    """:func:`run_key` of a finished run."""
+    refiner = next((p for p in result.plugins if p.kind == "refiner"), None)
+    return run_key(task=result.config.task, task_version=result.task_version,
+                   data_key=result.data_key, refiner=result.config.refiner,
+                   refiner_version=refiner.version if refiner else None, params=result.params,
+                   seed=result.config.seed, budget=result.config.budget,
+                   package_version=result.provenance.get("package_version"))
+
+
+def failed_row(*, run_id: str, config: RunConfig, key: str, task_version: str | None,
+               data_key: str | None, params: dict[str, Any], error_message: str,
+               error_traceback: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The one store row of a run that failed: who it was (as far as known) and why."""
+    return ({"run_id": run_id, "task": config.task, "task_version": task_version,
+             "data_key": data_key, "refiner": config.refiner, "seed": config.seed,
+             "data_seed": config.data_seed, "budget": config.budget, "n_train": None,
+             "n_eval": None, "status": "failed", "command": config.command, "run_key": key,
+             "metric": None, "candidate": None, "value": math.nan, "error": math.nan,
+             "lower_is_better": None}
+            | param_columns(params) | provenance
+            | {"run_dir": None, "schema_version": SCHEMA_VERSION,
+               "error_message": error_message, "error_traceback": error_traceback})
+
+
+def measured(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs that did not fail: what tables rank."""
+    if "status" not in rows:
+        return rows
+    return rows[rows["status"].astype(object) != "failed"]
+
+
+def failures(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per failed run (with its ``error_message``)."""
+    if "status" not in rows:
+        return rows.iloc[0:0]
+    return rows[rows["status"].astype(object) == "failed"]
+
+
 def plugin_columns(result: RunResult, metric: str) -> dict[str, Any]:
     """Which distribution (and version) supplied the task, the refiner and ``metric``."""
     out: dict[str, Any] = {}
@@ -90,7 +162,7 @@ def rows_for(result: RunResult) -> list[dict[str, Any]]:
                 "data_key": result.data_key, "refiner": config.refiner, "seed": config.seed,
                 "data_seed": config.data_seed, "budget": config.budget,
                 "n_train": result.n_train, "n_eval": result.n_eval, "status": "ok",
-                "command": config.command}
+                "command": config.command, "run_key": result_run_key(result)}
     rows = []
     for metric_name, per in result.metrics.items():
         for candidate, value in per.items():
@@ -112,6 +184,16 @@ class ResultsStore:
 
     def path(self, run_id: str) -> Path:
         return self.folder / f"{run_id}.parquet"
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run folder of ``run_id`` (see :mod:`perfekt_bench.rundir`)."""
+        return self.root / "runs" / run_id
+
+    def remove(self, run_id: str) -> None:
+        """Delete a run (its store file, then its run folder): only for a run that a later run
+        of the same cell replaces."""
+        self.path(run_id).unlink(missing_ok=True)
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
     def append(self, result: RunResult) -> Path:
         """Write the rows of ``result`` as one file, atomically."""

@@ -7,7 +7,6 @@ import math
 import shutil
 import sys
 import time
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from .fileio import atomic_write_json, check_output_dir, check_output_file, writ
 from .provenance import provenance
 from .results import ResultsStore, results_label, results_root, sweep
 from .rundir import write_run_folder
-from .runs import RunConfig, RunResult
+from .runs import RunConfig, RunResult, new_run_id
 from .transformed import TransformedRefiner
 
 if TYPE_CHECKING:
@@ -57,6 +56,19 @@ def build_refiner(host: PluginHost, config: RunConfig, task: Task) -> Refiner:
     refiner = cls()
     refiner.set_params(**params, seed=config.seed, device=config.device)
     return refiner
+
+
+def configured_refiner(host: PluginHost, config: RunConfig, task: Task
+                       ) -> tuple[Refiner, dict[str, Any]]:
+    """The refiner a run fits (wrapped in the task's transform unless ``config.transform`` is
+    False) and its resolved hyperparameters, as stored in the ``p_*`` columns."""
+    refiner = build_refiner(host, config, task)
+    params = refiner.get_params()
+    transform = task.feature_transform() if config.transform else None
+    if transform is not None:
+        refiner = TransformedRefiner(refiner, transform)
+        params = params | {"transform": transform.name}
+    return refiner, params
 
 
 def time_refine(refiner: Refiner, test: Triplets, repeats: int) -> tuple[Any, dict[str, float]]:
@@ -171,17 +183,12 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     task = host.task(config.task)
     metrics = select_metrics(host, config, task)
     check_device(config.device)
-    refiner = build_refiner(host, config, task)
+    refiner, params = configured_refiner(host, config, task)
     need = split_needs(refiner.min_objects, metrics)
     if config.dataset is None:
         size = resolved_size(task, config.size, config.budget)
         check_sizes(need, planned_sizes(task, size), f"task {task.name!r} with {size} objects",
                     f"; use --size {smallest_size(task, need)} or more")
-    params = refiner.get_params()
-    transform = task.feature_transform() if config.transform else None
-    if transform is not None:
-        refiner = TransformedRefiner(refiner, transform)
-        params = params | {"transform": transform.name}
 
     splits = load_data(config, task)
     if config.dataset is not None:
@@ -206,9 +213,8 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     values = evaluate(metrics, settings, candidates, targets, reference,
                       progress=config.progress)
 
-    run_id = (time.strftime("%Y%m%d-%H%M%S") + f"-{task.name}-{refiner.name}-s{config.seed}-"
-              + uuid.uuid4().hex[:6])
-    run_dir = results_root(config.results_dir) / "runs" / run_id
+    run_id = config.run_id or new_run_id(task.name, refiner.name, config.seed)
+    run_dir = ResultsStore(config.results_dir).run_dir(run_id)
     origins = [host.origin_of("task", task.name), host.origin_of("refiner", refiner.name),
                *(host.origin_of("metric", m.name) for m in metrics)]
     result = RunResult(run_id, config, params, values, timings, run_dir, splits.key,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,9 @@ class RunConfig:
     workers: int = 1
     #: learn through the task's pre/post-processing when it offers one (``--no-transform``)
     transform: bool = True
+    #: the run's id, given in advance (``compare`` does, so that a retried cell keeps it);
+    #: None: made when the run is written (:func:`new_run_id`)
+    run_id: str | None = None
 
     def validate(self) -> RunConfig:
         """Check every number against :mod:`perfekt_bench.limits` and the budget's name; a
@@ -56,6 +61,11 @@ class RunConfig:
         self.latency_repeats = check_int("latency_repeats", self.latency_repeats, (0, 10**7))
         return self
 
+
+def new_run_id(task: str, refiner: str, seed: int) -> str:
+    """``YYYYmmdd-HHMMSS-<task>-<refiner>-s<seed>-<6 hex>`` (local time): sorts by time, unique."""
+    return (time.strftime("%Y%m%d-%H%M%S") + f"-{task}-{refiner}-s{seed}-"
+            + uuid.uuid4().hex[:6])
 
 @dataclass(frozen=True)
 class PluginOrigin:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..budgets import BUDGET_HELP, BUDGETS, DEFAULT_BUDGET
 from ..errors import ConfigurationError
-from ..limits import SEED_RANGE, SIZE_RANGE, WORKERS_RANGE, check_int, describe
+from ..limits import SEED_RANGE, SIZE_RANGE, THREADS_RANGE, WORKERS_RANGE, check_int, describe
 
 RESULTS_HELP = "default: $PERFEKT_BENCH_RESULTS or ./results"
 CACHE_HELP = "default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench"
@@ -51,6 +51,7 @@ def bounded_int(limits: tuple[int, int]):
 SEED = bounded_int(SEED_RANGE)
 SIZE = bounded_int(SIZE_RANGE)
 WORKERS = bounded_int(WORKERS_RANGE)
+THREADS = bounded_int(THREADS_RANGE)
 
 
 def seed_option(p: argparse.ArgumentParser, flag: str = "--seed", what: str = "seed") -> None:
@@ -79,10 +80,12 @@ def dataset_option(p: argparse.ArgumentParser) -> None:
                    help="run on a cached data set (an import's name or key; see 'data list')")
 
 
-def run_options(p: argparse.ArgumentParser) -> None:
-    """What every fitting command shares: budget, device, figures, generation workers."""
+def run_options(p: argparse.ArgumentParser, *, workers: bool = True) -> None:
+    """What every fitting command shares: budget, device, figures, generation workers (unless
+    ``workers`` is False: compare's ``--workers`` are its cell processes)."""
     budget_option(p)
-    workers_option(p)
+    if workers:
+        workers_option(p)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="do not draw the run's figures into RUN_DIR/figures")
