@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     run_options(p)
     p.add_argument("--leaderboard", action="store_true",
                    help="write the leaderboard tables of these tasks afterwards")
-    p.add_argument("--out", default="leaderboards", help="leaderboard folder")
+    p.add_argument("--out", help="leaderboard folder (default: <results dir>/leaderboards)")
     storage_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -57,10 +57,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"perfekt-bench: error: {exc}", file=sys.stderr)
             continue
         print(f"    done: {result.run_dir}", file=sys.stderr)
-    if args.leaderboard:
-        for task in args.task:
-            write_boards(task, args)
+    status = write_boards(args.task, args) if args.leaderboard else 0
     for task, refiner, seed, error in failed:
         print(f"failed: {refiner} on {task}, seed {seed}: {error}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or status else 0
 
