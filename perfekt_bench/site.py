@@ -33,9 +33,30 @@ PLOT_CAPTIONS = {
 def _environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("perfekt_bench", "templates"),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("perfekt_bench", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["number"] = _number
+    env.filters["breakable"] = _breakable
+    return env
+
+
+def _breakable(name: str):
+    """A metric name that may wrap after its underscores (``latency_<wbr>p50_<wbr>ms``)."""
+    from markupsafe import Markup, escape
+
+    return Markup("_<wbr>").join(escape(part) for part in str(name).split("_"))
+
+
+def _number(text: str):
+    """A table cell: ``value ± error`` with the error on a line of its own, so that wide
+    tables stay narrow enough for the paper's table to fit beside them."""
+    from markupsafe import Markup, escape
+
+    value, sep, error = str(text).partition(" ± ")
+    if not sep:
+        return escape(text)
+    return Markup('{}<span class="error">± {}</span>').format(value, error)
 
 
 def _markdown(text: str):
