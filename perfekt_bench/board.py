@@ -26,6 +26,11 @@ from .standings import Standings, standings
 MARKER = re.compile(r"<!-- perfekt-bench leaderboard from the results store (.+?); ")
 
 
+def count(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def marker(store: str) -> str:
     """The comment that names the store a page came from."""
     return (f"<!-- perfekt-bench leaderboard from the results store {store}; regenerate with "
@@ -188,16 +193,21 @@ def markdown(board: Board, store: str) -> str:
         parts += [info.summary, ""]
     n_runs = sum(len(t.run_ids) for t in st.tables)
     budgets = sorted({t.budget for t in st.tables})
-    parts += [f"Budget {', '.join(f'`{b}`' for b in budgets)}; {n_runs} runs of "
-              f"{sum(len(t.configurations) for t in st.tables)} configurations on "
-              f"{len(st.tables)} data set{'s' * (len(st.tables) != 1)} (one table each). "
+    parts += [f"Budget {', '.join(f'`{b}`' for b in budgets)}; {count(n_runs, 'run')} of "
+              f"{count(sum(len(t.configurations) for t in st.tables), 'configuration')} on "
+              f"{count(len(st.tables), 'data set')} (one table each). "
               "All candidates are compared with an independent fullsim sample.", ""]
     parts += _exclusions(st)
     for table in st.tables:
         parts += [f"## Data set `{table.data_key}`", "",
                   f"Budget `{table.budget}`, {table.n_train} training and {table.n_eval} "
-                  f"evaluation objects; {len(table.run_ids)} runs.", "",
+                  f"evaluation objects; {count(len(table.run_ids), 'run')}.", "",
                   caption(table), "", _md_table(table), ""]
+        split = seeds_split(table)
+        if split:
+            parts += ["Seeds split (some reach the floor, some do not): " + ", ".join(
+                f"**{c.label}** ({c.seeds_at_floor} of {len(c.runs)} seeds)" for c in split)
+                + ". One seed's number would mislead either way.", ""]
         if table.replaced:
             parts += [f"Repeated runs of one configuration and seed: the newest is kept; "
                       f"replaced: {', '.join(f'`{r}`' for r in table.replaced)}.", ""]
@@ -222,11 +232,17 @@ def markdown(board: Board, store: str) -> str:
     return "\n".join(parts)
 
 
+def seeds_split(table) -> list:
+    """The configurations of which some seeds reach the noise floor and some do not."""
+    return [c for c in table.configurations
+            if c.seeds_at_floor is not None and 0 < c.seeds_at_floor < len(c.runs)]
+
+
 def _exclusions(st: Standings) -> list[str]:
     if not st.failed:
         return []
     listed = "; ".join(f"`{f.refiner}` seed {f.seed}: {f.message}" for f in st.failed)
-    return [f"{len(st.failed)} failed run{'s' * (len(st.failed) != 1)} left out: {listed}.", ""]
+    return [f"{count(len(st.failed), 'failed run')} left out: {listed}.", ""]
 
 
 def _provenance_line(prov: dict[str, list[str]]) -> str:

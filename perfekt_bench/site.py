@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .board import PLOT_TITLES, marker, provenance, shared_files
+from .board import PLOT_TITLES, count, marker, provenance, seeds_split, shared_files
 from .boardtable import caption, view
 
 if TYPE_CHECKING:
@@ -76,9 +76,11 @@ def _task_page(env, board: Board, store: str) -> str:
             "key": table.data_key, "columns": v.columns, "rows": v.rows,
             "references": v.references,
             "meta": f"Budget {table.budget}, {table.n_train} training and {table.n_eval} "
-                    f"evaluation objects; {len(table.run_ids)} runs of "
-                    f"{len(table.configurations)} configurations.",
+                    f"evaluation objects; {count(len(table.run_ids), 'run')} of "
+                    f"{count(len(table.configurations), 'configuration')}.",
             "caption": _markdown(caption(table)),
+            "split": ", ".join(f"{c.label} ({c.seeds_at_floor} of {len(c.runs)} seeds)"
+                               for c in seeds_split(table)),
             "replaced": ("Repeated runs of one configuration and seed: the newest is kept; "
                          f"replaced: {', '.join(table.replaced)}.") if table.replaced else "",
             "plots": [{"src": f"plots/{board.task}/{table.data_key}/{name}",
@@ -98,7 +100,7 @@ def _task_page(env, board: Board, store: str) -> str:
     n_runs = sum(len(t.run_ids) for t in st.tables)
     failed = ""
     if st.failed:
-        failed = (f"{len(st.failed)} failed run(s) left out: "
+        failed = (f"{count(len(st.failed), 'failed run')} left out: "
                   + "; ".join(f"{f.refiner} seed {f.seed}: {f.message}" for f in st.failed))
     figures = [{"label": f.label, "folder": f.folder, "run": f.run,
                 "images": [{"name": name.rsplit(".", 1)[0],
@@ -107,9 +109,9 @@ def _task_page(env, board: Board, store: str) -> str:
                for f in board.figures]
     return env.get_template("task.html.j2").render(
         marker=marker(store), store=store, task=board.task, summary=board.info.summary,
-        overview=f"{n_runs} runs of {sum(len(t.configurations) for t in st.tables)} "
-                 f"configurations on {len(st.tables)} data "
-                 f"set{'s' * (len(st.tables) != 1)}, one table each; every candidate is "
+        overview=f"{count(n_runs, 'run')} of "
+                 f"{count(sum(len(t.configurations) for t in st.tables), 'configuration')} on "
+                 f"{count(len(st.tables), 'data set')}, one table each; every candidate is "
                  "compared with an independent fullsim sample.",
         failed=failed, tables=tables,
         reference=_markdown(board.info.reference) if board.info.reference else "",

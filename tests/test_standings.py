@@ -149,3 +149,16 @@ def test_direction_from_plugins_for_old_stores_and_errors():
         ranked(rows, primary="other", directions={"m": True})
     with pytest.raises(DataError, match="no finished runs"):
         ranked(frame(run_rows("a", 0, 0.0, status="failed")))
+
+
+def test_markdown_names_configurations_whose_seeds_split():
+    from perfekt_bench.board import Board, TaskInfo, markdown
+
+    values = [50, 51, 1.1, 49, 52, 48, 50, 1.05, 51, 50]
+    rows = frame(*[run_rows("split", s, v) for s, v in enumerate(values)],
+                 *[run_rows("good", s, v) for s, v in enumerate([1.1, 1.15, 1.19])])
+    text = markdown(Board(TaskInfo("t", "m"), ranked(rows), [], {}), "store")
+    assert "Seeds split (some reach the floor, some do not): **split** (2 of 10 seeds)" in text
+    assert "**good** (" not in text
+    row = next(line for line in text.splitlines() if "| **split** |" in line)
+    assert "| no 2/10 |" in row
