@@ -138,6 +138,8 @@ def draw_plots(st: Standings) -> dict[str, dict[str, bytes]]:
 
     plots = {}
     for table in st.tables:
+        if not any(table.primary in c.metrics for c in table.configurations):
+            continue
         files = {"seeds.png": seeds_figure(table), "cost.png": cost_figure(table)}
         if tradeoff_metrics(table) is not None:
             files["tradeoff.png"] = tradeoff_figure(table)

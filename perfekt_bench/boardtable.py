@@ -140,10 +140,15 @@ def caption(table: DataSetTable) -> str:
     """What the table's numbers are and how its ranks were decided (Markdown)."""
     lower = table.directions.get(table.primary)
     single = any(c.rank is None for c in table.configurations)
+    numbers = ("Configurations are mean ± standard deviation over their distinct seeds; the "
+               "fullsim and fastsim rows value ± spread over test batches. ")
+    units = ("↓/↑: lower/higher is better; a header in brackets gives the column's unit "
+             "([10⁻³]: the numbers are in units of 10⁻³).")
+    if table.unranked:
+        return f"**Not ranked**: {table.unranked}. " + numbers + units
     return (
         f"Ranked by `{table.primary}` ({'lower' if lower else 'higher'} is better), the task's "
-        "primary metric. Configurations are mean ± standard deviation over their distinct "
-        "seeds; the fullsim and fastsim rows value ± spread over test batches. **rank**: 1 + "
+        "primary metric. " + numbers + "**rank**: 1 + "
         "the number of configurations significantly better, by Welch's t-test on the per-seed "
         f"values (two-sided, {100 * (1 - ALPHA):.0f} % confidence, no correction for multiple "
         "comparisons), so rows whose difference is not significant share a rank"
@@ -151,11 +156,10 @@ def caption(table: DataSetTable) -> str:
            if single else "")
         + ". **at floor**: whether the mean over seeds is consistent with the fullsim noise "
         "floor (no worse than the fullsim value plus its spread over test batches), and how "
-        "many of the seeds are on their own. ↓/↑: lower/higher is better; a header in "
-        "brackets gives the column's unit ([10⁻³]: the numbers are in units of 10⁻³). "
-        "Cost: the refinement's latency and throughput where the runs measured them (— for "
-        "runs made before latency was measured), fit time in seconds, and the tuning trials "
-        "behind tuned configurations.")
+        "many of the seeds are on their own. " + units
+        + " Cost: the refinement's latency and throughput where the runs measured them (— "
+        "for runs made before latency was measured), fit time in seconds, and the tuning "
+        "trials behind tuned configurations.")
 
 
 def summary_frame(standings: Standings) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from .board import (
     load_standings,
     managed_folders,
 )
-from .errors import ConfigurationError
+from .errors import ConfigurationError, DataError
 from .fileio import atomic_write_bytes
 from .results import ResultsStore
 from .site import site_files
@@ -158,9 +158,11 @@ def relative_store(store_folder: Path, root: Path) -> str:
 
 
 def build(infos: list[TaskInfo], *, results_dir=None, out_dir, html_dir=None,
-          budget: str | None = None) -> list[Output]:
+          budget: str | None = None, others: Iterable[TaskInfo] = ()) -> list[Output]:
     """The leaderboards of ``infos`` (Markdown, CSV, figures and plots under ``out_dir``;
-    with ``html_dir`` the HTML site there too), in memory."""
+    with ``html_dir`` the HTML site there too), in memory. The site's index also lists the
+    tasks of ``others`` whose pages are already in ``html_dir`` (so that rebuilding one task
+    keeps the others in the index)."""
     store = ResultsStore(results_dir)
     out_dir = Path(out_dir)
     roots = [out_dir] + ([Path(html_dir)] if html_dir is not None else [])
@@ -178,9 +180,20 @@ def build(infos: list[TaskInfo], *, results_dir=None, out_dir, html_dir=None,
         html_dir = Path(html_dir)
         site = (out if html_dir.resolve() == out_dir.resolve()
                 else Output(html_dir, relative_store(store.folder, html_dir)))
-        for page, files in site_files(boards, site.store).items():
+        listed = boards + [Board(info, st, [], {}) for info in others
+                           if (html_dir / f"{info.name}.html").is_file()
+                           and (st := _standings_or_none(info, results_dir, budget))]
+        listed.sort(key=lambda b: b.task)
+        for page, files in site_files(boards, site.store, index=listed).items():
             site.add(files, page)
         if site is not out:
             site.managed += [m for b in boards for m in managed_folders(b.task)]
             outputs.append(site)
     return outputs
+
+
+def _standings_or_none(info: TaskInfo, results_dir, budget):
+    try:
+        return load_standings(info, results_dir=results_dir, budget=budget)
+    except DataError:  # no runs of it (in this budget): not listed
+        return None

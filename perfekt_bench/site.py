@@ -131,13 +131,14 @@ def _index_page(env, boards: list[Board], store: str) -> str:
                                                     tasks=tasks)
 
 
-def site_files(boards: list[Board], store: str) -> dict[str, dict[str, bytes]]:
+def site_files(boards: list[Board], store: str, *, index: list[Board] | None = None
+               ) -> dict[str, dict[str, bytes]]:
     """The site's files by the page they belong to: ``index.html`` with the style sheet, and
     for each task its page with the figures and plots it shows (paths relative to the site's
-    folder)."""
+    folder). ``index``: the tasks the index lists (default: ``boards``)."""
     env = _environment()
     css = env.loader.get_source(env, "site.css")[0].encode()
-    out = {"index.html": {"index.html": _index_page(env, boards, store).encode(),
+    out = {"index.html": {"index.html": _index_page(env, index or boards, store).encode(),
                           "site.css": css}}
     for board in boards:
         page = f"{board.task}.html"

@@ -148,6 +148,8 @@ class DataSetTable:
     references: dict[str, Reference]
     run_ids: list[str]
     replaced: list[str]
+    #: why the table could not be ranked (None: it is ranked)
+    unranked: str | None = None
 
     def floor(self) -> tuple[float, float] | None:
         value = self.references.get("fullsim", Reference("fullsim", {})).metrics.get(
@@ -257,6 +259,8 @@ def standings(rows: pd.DataFrame, *, task: str, primary: str,
     ``primary``: the metric to rank by (the task's
     :attr:`~perfekt_bench.EvaluationSettings.primary_metric`); ``directions``: metric
     directions for rows that do not carry ``lower_is_better`` (stores written before it).
+    Runs that do not measure ``primary``, or a primary metric of unknown direction, give
+    tables without ranks that say why (:attr:`DataSetTable.unranked`).
     """
     rows = rows[rows["task"] == task]
     status = rows["status"] if "status" in rows else pd.Series("ok", index=rows.index)
@@ -269,16 +273,16 @@ def standings(rows: pd.DataFrame, *, task: str, primary: str,
         raise DataError(f"no finished runs of task {task!r} to rank ({len(failed)} failed)")
     ok = labelled(ok)
     dirs = directions_of(ok, directions)
+    unranked = None
     if primary not in dirs:
-        raise DataError(f"the runs of task {task!r} do not measure its primary metric "
-                        f"{primary!r}: cannot rank them")
-    if dirs[primary] is None:
-        raise DataError(f"metric {primary!r} has no direction in the store and no installed "
-                        "plugin declares one: cannot rank by it")
+        unranked = f"these runs do not measure the task's primary metric `{primary}`"
+    elif dirs[primary] is None:
+        unranked = (f"the primary metric `{primary}` has no direction in the store and no "
+                    "installed plugin declares one")
     tables = []
     for keys, data in ok.groupby(list(DATASET_COLUMNS), sort=False, dropna=False):
         tables.append(_table(task, dict(zip(DATASET_COLUMNS, keys, strict=True)), data,
-                             primary, dirs))
+                             primary, dirs, unranked))
     tables.sort(key=lambda t: (-len(t.run_ids), t.budget, t.data_key))
     return Standings(task, tables, failed, ok)
 
@@ -290,7 +294,7 @@ def _first_line(text) -> str:
 
 
 def _table(task: str, key: dict, rows: pd.DataFrame, primary: str,
-           dirs: dict[str, bool | None]) -> DataSetTable:
+           dirs: dict[str, bool | None], unranked: str | None) -> DataSetTable:
     runs = rows.drop_duplicates("run_id").sort_values(["timestamp", "run_id"],
                                                        ascending=False)
     newest = runs.drop_duplicates(["label", "seed"], keep="first")
@@ -330,7 +334,10 @@ def _table(task: str, key: dict, rows: pd.DataFrame, primary: str,
     table = DataSetTable(task, str(key["data_key"]), str(key["budget"]), int(key["n_train"]),
                          int(key["n_eval"]), primary, dirs, metrics,
                          list(COST_METRICS), [], references,
-                         sorted(newest["run_id"]), replaced)
+                         sorted(newest["run_id"]), replaced, unranked)
+    if unranked is not None:
+        table.configurations = configurations  # by label; no ranks, no floor
+        return table
     for c in configurations:
         stats = c.metrics.get(primary)
         if stats is not None and stats.n:

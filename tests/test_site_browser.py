@@ -197,3 +197,16 @@ def test_screenshot_of_the_analytic_page_shows_the_ranked_table(browser, site, t
         target = Path(os.environ["PERFEKT_BENCH_SCREENSHOTS"])
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, target / "analytic.png")
+
+
+def test_rebuilding_one_task_keeps_the_others_in_the_index(site):
+    """The committed command builds every task; rebuilding one (--task) must not drop the
+    others from the index, nor change any other byte."""
+    results = site.parent / "results"
+    before = (site / "index.html").read_bytes()
+    assert main(["leaderboard", "--task", "analytic", "--results-dir", str(results),
+                 "--out", str(site), "--html", str(site)]) == 0
+    assert (site / "index.html").read_bytes() == before
+    assert b'href="jets.html"' in before and b'href="deepjet.html"' in before
+    assert main(["leaderboard", "--results-dir", str(results), "--out", str(site),
+                 "--html", str(site), "--check"]) == 0

@@ -140,13 +140,20 @@ def test_cost_metrics_are_kept_apart():
     assert a.metrics["latency_p50_ms"].mean == pytest.approx(0.6)
 
 
-def test_direction_from_plugins_for_old_stores_and_errors():
-    rows = frame(*[run_rows("a", s, 1.0) for s in range(2)]).drop(columns="lower_is_better")
-    with pytest.raises(DataError, match="no direction"):
-        ranked(rows)
-    assert ranked(rows, directions={"m": False}).tables[0].directions["m"] is False
-    with pytest.raises(DataError, match="primary metric 'other'"):
-        ranked(rows, primary="other", directions={"m": True})
+def test_direction_from_plugins_for_old_stores_or_no_ranks():
+    rows = frame(*[run_rows("a", s, 1.0 + s) for s in range(2)],
+                 *[run_rows("b", s, 5.0 + s) for s in range(2)]).drop(
+        columns="lower_is_better")
+    table = ranked(rows).tables[0]  # no direction: shown, not ranked, and it says why
+    assert "no direction" in table.unranked
+    assert [(c.label, c.rank, c.at_floor) for c in table.configurations] == [
+        ("a", None, None), ("b", None, None)]
+    table = ranked(rows, directions={"m": False}).tables[0]
+    assert table.directions["m"] is False and table.unranked is None
+    assert [(c.label, c.rank) for c in table.configurations] == [("b", 1), ("a", 2)]
+    table = ranked(rows, primary="other", directions={"m": True}).tables[0]
+    assert "do not measure the task's primary metric `other`" in table.unranked
+    assert {c.rank for c in table.configurations} == {None}
     with pytest.raises(DataError, match="no finished runs"):
         ranked(frame(run_rows("a", 0, 0.0, status="failed")))
 

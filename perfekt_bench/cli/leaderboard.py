@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
 
 def task_infos(tasks: list[str] | None, results_dir) -> list:
     """What each task's plugin says about its leaderboard (primary metric, summary, the
-    paper's table) and every installed metric's direction."""
+    paper's table) and every installed metric's direction; ``tasks`` None: every task in the
+    store whose plugin is installed."""
     from ..board import TaskInfo
     from ..plugins import default_host
     from ..results import ResultsStore
@@ -44,11 +45,12 @@ def task_infos(tasks: list[str] | None, results_dir) -> list:
     host = default_host()
     if not tasks:
         rows = ResultsStore(results_dir).read()
-        tasks = sorted(set(rows["task"].dropna().astype(str)))
+        tasks = sorted(set(rows["task"].dropna().astype(str)) & set(host.tasks.names()))
         if not tasks:
             from ..errors import DataError
 
-            raise DataError(f"no stored runs in {ResultsStore(results_dir).folder}")
+            raise DataError(f"no stored runs of an installed task in "
+                            f"{ResultsStore(results_dir).folder}")
     directions = {name: bool(host.metric_class(name).lower_is_better)
                   for name in host.metrics.names()}
     infos = []
@@ -67,9 +69,12 @@ def write_boards(tasks: list[str] | None, args: argparse.Namespace) -> int:
     from ..results import results_root
 
     out = Path(args.out) if args.out else results_root(args.results_dir) / "leaderboards"
-    outputs = build(task_infos(tasks, args.results_dir), results_dir=args.results_dir,
-                    out_dir=out, html_dir=getattr(args, "html", None),
-                    budget=getattr(args, "budget", None))
+    html = getattr(args, "html", None)
+    infos = task_infos(tasks, args.results_dir)
+    others = ([i for i in task_infos(None, args.results_dir) if i.name not in tasks]
+              if html and tasks else [])
+    outputs = build(infos, results_dir=args.results_dir, out_dir=out, html_dir=html,
+                    budget=getattr(args, "budget", None), others=others)
     if getattr(args, "check", False):
         differences = [d for o in outputs for d in o.differences()]
         if differences:
