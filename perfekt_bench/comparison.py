@@ -121,6 +121,9 @@ class CompareResult:
     cells: list[CellReport]
     rows: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    #: each task's primary metric (what its table ranks by) and every metric's direction
+    primaries: dict[str, str] = field(default_factory=dict)
+    directions: dict[str, bool] = field(default_factory=dict)
 
     def with_status(self, status: str) -> list[CellReport]:
         return [c for c in self.cells if c.status == status]
@@ -139,10 +142,10 @@ class CompareResult:
             return out
         for (task, key, budget), rows in self.rows.groupby(["task", "data_key", "budget"],
                                                            sort=True):
-            metrics = self.config.metrics or sorted(set(rows["metric"]))
             title = (f"{task} · data set {key} · {budget} budget · "
                      f"{rows['run_id'].nunique()} runs")
-            out[title] = ranked_table(rows, metrics)
+            out[title] = ranked_table(rows, task=task, primary=self.primaries.get(task, ""),
+                                      directions=self.directions)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -160,13 +163,15 @@ class CompareResult:
         }
 
 
-def ranked_table(rows: pd.DataFrame, metrics: list[str]) -> str:
-    """The leaderboard's table of the measured ``rows`` of one task and data set: the one place
-    where ``compare`` calls the leaderboard code."""
-    from .leaderboard import labelled, leaderboard_table
+def ranked_table(rows: pd.DataFrame, *, task: str, primary: str,
+                 directions: dict[str, bool]) -> str:
+    """The leaderboard's ranked table of the measured ``rows`` of one task and data set, as
+    the terminal shows it: the one place where ``compare`` calls the leaderboard code."""
+    from .board import text_table
+    from .standings import standings
 
-    table, _ = leaderboard_table(labelled(rows), metrics)
-    return table
+    (table, *_) = standings(rows, task=task, primary=primary, directions=directions).tables
+    return text_table(table)
 
 
 def _number(x: Any) -> float | None:
@@ -426,7 +431,12 @@ def compare(config: CompareConfig, host: PluginHost | None = None, *,
 
         rows = pd.DataFrame(columns=["run_id", "task", "data_key", "budget", "metric"])
     timings["total_seconds"] = time.perf_counter() - started
-    return CompareResult(config, cells, rows.reset_index(drop=True), timings)
+    primaries = {name: host.task(name).evaluation().primary_metric
+                 for name in _unique(config.tasks)}
+    directions = {name: host.metric_class(name).lower_is_better
+                  for name in host.metrics.names()}
+    return CompareResult(config, cells, rows.reset_index(drop=True), timings, primaries,
+                         directions)
 
 
 def _run_on_dask(config: CompareConfig, cells: list[Cell],

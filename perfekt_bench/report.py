@@ -1,17 +1,11 @@
-"""Plain-text tables for the terminal."""
+"""Plain-text tables for the terminal, in the number format of the leaderboards
+(:mod:`perfekt_bench.numbers`)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-
-def format_value(value: float, error: float) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    if error is None or math.isnan(error):
-        return f"{value:.4g}"
-    return f"{value:.4g} ± {error:.2g}"
+from .numbers import column_exponent, format_value, unit_label
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -25,8 +19,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def metrics_table(metrics: dict, candidates: Sequence[str]) -> str:
+    """One row per metric, one column per candidate; a metric's unit, where its values are
+    written in one (``mmd [10⁻³]``), follows its name."""
     rows = []
     for name, per in metrics.items():
-        rows.append([name] + [format_value(per[c].value, per[c].error) if c in per else "n/a"
-                              for c in candidates])
+        exponent = column_exponent(per[c].value for c in candidates if c in per)
+        label = f"{name} {unit_label(exponent)}".rstrip()
+        rows.append([label] + [format_value(per[c].value, per[c].error, exponent)
+                               if c in per else "n/a" for c in candidates])
     return table(["metric", *candidates], rows)

@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="also write every cell and number as JSON")
     p.add_argument("--leaderboard", action="store_true",
                    help="write the leaderboard tables of these tasks afterwards")
-    p.add_argument("--out", default="leaderboards", help="leaderboard folder")
+    p.add_argument("--out", help="leaderboard folder (default: <results dir>/leaderboards)")
     storage_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -69,7 +69,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.json:
         check_output_file(args.json, f"--json {args.json}")
-    if args.leaderboard:
+    if args.leaderboard and args.out:
         check_output_dir(args.out, f"--out {args.out}")
 
     config = CompareConfig(
@@ -94,10 +94,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
           f"{counts['failed']} failed, {counts['skipped']} skipped")
     if args.json:
         atomic_write_json(Path(args.json), result.to_json())
-    if args.leaderboard:
-        for task in dict.fromkeys(args.task):
-            write_boards(task, args)
+    status = write_boards(list(dict.fromkeys(args.task)), args) if args.leaderboard else 0
     for cell in result.failed:
         print(f"failed: {cell.label}: {cell.error_message} (run {cell.run_id})",
               file=sys.stderr)
-    return 1 if result.failed else 0
+    return 1 if result.failed or status else 0
