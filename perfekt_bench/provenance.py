@@ -25,17 +25,20 @@ def git_revision() -> str | None:
     return rev + ("+dirty" if dirty else "")
 
 
-def provenance(device: str) -> dict[str, Any]:
+def distribution_version(dist: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def provenance(device: str) -> dict[str, Any]:
     import numpy
 
-    def _version(dist: str) -> str | None:
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            return None
-
+    _version = distribution_version
     try:
         import torch
         torch_version = torch.__version__
