@@ -3,7 +3,6 @@ the refiner, evaluate three candidates with the task's yardstick, record everyth
 
 from __future__ import annotations
 
-import math
 import shutil
 import sys
 import time
@@ -11,8 +10,6 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from .budgets import check_budget
 from .cache import DataCache, resolved_size
@@ -27,6 +24,7 @@ from .transformed import TransformedRefiner
 
 if TYPE_CHECKING:
     from .data import Splits, Triplets
+    from .metric import MetricValue
     from .plugins import PluginHost
     from .refiner import Refiner
     from .task import Task
@@ -59,22 +57,26 @@ def build_refiner(host: PluginHost, config: RunConfig, task: Task) -> Refiner:
     return refiner
 
 
-def time_refine(refiner: Refiner, test: Triplets, repeats: int) -> tuple[Any, dict[str, float]]:
-    """Refine the test set once (batched) and time single-object calls (median of repeats)."""
+def time_refine(refiner: Refiner, test: Triplets) -> tuple[Any, dict[str, float]]:
+    """Refine the test set once (batched), timed; single objects are timed by
+    :func:`perfekt_bench.latency.measure_latency`."""
     start = time.perf_counter()
     refinement = refiner.refine(test.x_fast, test.g)
     batched = time.perf_counter() - start
-    single = []
-    if repeats > 0:
-        refiner.refine(test.x_fast[:1], test.g[:1])  # warm-up
-        for i in range(repeats):
-            j = i % len(test)
-            t0 = time.perf_counter()
-            refiner.refine(test.x_fast[j:j + 1], test.g[j:j + 1])
-            single.append(time.perf_counter() - t0)
-    timings = {"refine_seconds_per_object": batched / len(test),
-               "refine_single_object_seconds": float(np.median(single)) if single else math.nan}
-    return refinement, timings
+    return refinement, {"refine_seconds_per_object": batched / len(test)}
+
+
+def measure_latency(refiner: Refiner, test: Triplets, queries: int
+                    ) -> tuple[dict[str, dict[str, MetricValue]], dict[str, bool], dict[str, str]]:
+    """The latency metrics of the refined candidate, their directions and backends (none
+    when ``queries`` is 0)."""
+    if queries <= 0:
+        return {}, {}, {}
+    from .latency import measure_latency
+
+    latency = measure_latency(refiner, test.x_fast, test.g, queries=queries)
+    return ({name: {"refined": value} for name, value in latency.metrics.items()},
+            latency.directions, dict.fromkeys(latency.metrics, latency.backend))
 
 
 def _log(progress: bool, message: str) -> None:
@@ -109,6 +111,9 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
 
     host = host or default_host()
     check_budget(config.budget)
+    if config.latency_repeats < 0:
+        raise ConfigurationError(f"latency queries (--latency-queries) must be 0 (not measured) "
+                                 f"or positive, got {config.latency_repeats}")
     task = host.task(config.task)
     metrics = [m for m in host.metric_instances(config.metrics) if m.applies_to(task)]
     check_device(config.device)
@@ -126,22 +131,25 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     refiner.fit(splits.train, splits.validation, progress=config.progress)
     fit_seconds = time.perf_counter() - start
 
-    refinement, timings = time_refine(refiner, splits.test, config.latency_repeats)
+    refinement, timings = time_refine(refiner, splits.test)
     timings = {"fit_seconds": fit_seconds} | timings
     candidates, targets, reference = evaluation_candidates(
         splits.test, refinement.x, refinement.weight)
     settings = task.evaluation()
     values = evaluate(metrics, settings, candidates, targets, reference,
                       progress=config.progress)
+    latency, latency_directions, backends = measure_latency(refiner, splits.test,
+                                                            config.latency_repeats)
 
     run_id = (time.strftime("%Y%m%d-%H%M%S") + f"-{task.name}-{refiner.name}-s{config.seed}-"
               + uuid.uuid4().hex[:6])
     run_dir = results_root(config.results_dir) / "runs" / run_id
     origins = [host.origin_of("task", task.name), host.origin_of("refiner", refiner.name),
                *(host.origin_of("metric", m.name) for m in metrics)]
-    result = RunResult(run_id, config, params, values, timings, run_dir, splits.key,
+    result = RunResult(run_id, config, params, values | latency, timings, run_dir, splits.key,
                        provenance(config.device), origins,
-                       directions={m.name: m.lower_is_better for m in metrics},
+                       directions={m.name: m.lower_is_better for m in metrics}
+                       | latency_directions, backends=backends,
                        task_version=task.version,
                        n_train=len(splits.train), n_eval=len(candidates["fastsim"]))
     resolved = asdict(config) | {"params": result.params, "data_key": result.data_key,

@@ -31,7 +31,9 @@ class RunConfig:
     cache_dir: str | None = None
     json_path: str | None = None
     progress: bool = True
-    latency_repeats: int = 100
+    #: single-object queries of the latency metrics (:mod:`perfekt_bench.latency`; at least
+    #: 1000 for a stable p90); 0: latency is not measured
+    latency_repeats: int = 1000
     command: str | None = None
     plots: bool = True
     #: an imported (or other cached) data set by name or key instead of generated data
@@ -72,6 +74,8 @@ class RunResult:
     plugins: list[PluginOrigin] = field(default_factory=list)
     #: metric name → whether lower values are better (stored with every row)
     directions: dict[str, bool] = field(default_factory=dict)
+    #: metric name → what measured it, for the latency metrics ("onnxruntime" or "python")
+    backends: dict[str, str] = field(default_factory=dict)
     task_version: str = ""
     n_train: int = 0
     n_eval: int = 0
@@ -83,6 +87,7 @@ class RunResult:
             "params": self.params,
             "metrics": {m: {c: {"value": _num(v.value), "error": _num(v.error)}
                             for c, v in per.items()} for m, per in self.metrics.items()},
+            "backends": self.backends,
             "timings": self.timings, "run_dir": str(self.run_dir), "data_key": self.data_key,
             "plugins": [vars(p) for p in self.plugins],
         }
