@@ -14,9 +14,9 @@ import warnings
 from collections.abc import Sequence
 
 from ..errors import PerfektBenchError, PerfektBenchWarning
-from . import catalogue, compare, data, leaderboard, plot, run
+from . import catalogue, compare, data, export, leaderboard, plot, refine, run
 
-COMMANDS = (catalogue, data, run, compare, leaderboard, plot)
+COMMANDS = (catalogue, data, run, compare, leaderboard, plot, export, refine)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -122,6 +122,21 @@ class DeepJetTask(Task):
             opt_in_metrics=("fpd", "kpd"),
         )
 
+    refine_help = ("a CMS NanoAOD ROOT file (FastSim): every jet of the Jet collection with a "
+                   "GEN partner (Jet_genJetIdx, else ΔR matching), DeepJet tags in [0, 1] and a "
+                   "known Jet_hadronFlavour is refined; the friend tree holds "
+                   "Jet_btagDeepFlav*_refined and Jet_refined; option tree=NAME (default "
+                   "Events)")
+
+    def object_reader(self, path: Path, *, tree: str | None = None):
+        """NanoAOD's ``Jet`` collection with GEN-jet conditioning for a ROOT file
+        (:mod:`.nanoaod_jets`); a Parquet file is a plain table of the feature names."""
+        if path.suffix.lower() != ".root":
+            return None
+        from .nanoaod_jets import NanoAODJets
+
+        return NanoAODJets(path, tree=tree or "Events")
+
     def feature_transform(self):
         from .processing import DeepJetTransform
 
