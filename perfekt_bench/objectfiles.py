@@ -163,7 +163,7 @@ class ParquetObjects(ObjectReader):
             nulls = batch.column(c).null_count
             if nulls:
                 raise DataError(f"{self.path}: column {c} has {nulls} missing (null) values in "
-                                f"rows {chunk.start}–{chunk.start + chunk.entries - 1}")
+                                f"{chunk.where}")
 
 
 class TreeObjects(ObjectReader):

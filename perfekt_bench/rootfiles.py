@@ -33,6 +33,17 @@ def open_file(path: Path, stack: ExitStack):
     return root
 
 
+def tree_keys(path: Path, tree: str) -> set[str]:
+    """The branch names (nested ones too) of tree ``tree`` of the ROOT file ``path``; empty
+    when it has no such tree or cannot be read (opening it again then says why)."""
+    with ExitStack() as stack:
+        try:
+            root = open_file(path, stack)
+            return set(root[tree].keys(recursive=True)) if tree in root else set()
+        except Exception:  # a broken file: whoever opens it next says what is wrong
+            return set()
+
+
 def tree_names(root) -> list[str]:
     return [k for k, c in root.classnames(cycle=False).items() if c in ("TTree", "ROOT::RNTuple")]
 

@@ -125,17 +125,22 @@ class DeepJetTask(Task):
     refine_help = ("a CMS NanoAOD ROOT file (FastSim): every jet of the Jet collection with a "
                    "GEN partner (Jet_genJetIdx, else ΔR matching), DeepJet tags in [0, 1] and a "
                    "known Jet_hadronFlavour is refined; the friend tree holds "
-                   "Jet_btagDeepFlav*_refined and Jet_refined; option tree=NAME (default "
-                   "Events)")
+                   "Jet_btagDeepFlav*_refined and Jet_refined; --tree NAME (default Events); "
+                   "other ROOT trees are read as plain tables")
 
     def object_reader(self, path: Path, *, tree: str | None = None):
-        """NanoAOD's ``Jet`` collection with GEN-jet conditioning for a ROOT file
-        (:mod:`.nanoaod_jets`); a Parquet file is a plain table of the feature names."""
-        if path.suffix.lower() != ".root":
+        """NanoAOD's ``Jet`` collection with GEN-jet conditioning (:mod:`.nanoaod_jets`) for a
+        ROOT file whose tree has ``Jet_btagDeepFlavB``; other files are plain tables of the
+        feature names."""
+        from perfekt_bench.rootfiles import tree_keys
+
+        tree = tree or "Events"
+        if (path.suffix.lower() != ".root"
+                or d.NANOAOD_TAG_BRANCHES[0] not in tree_keys(path, tree)):
             return None
         from .nanoaod_jets import NanoAODJets
 
-        return NanoAODJets(path, tree=tree or "Events")
+        return NanoAODJets(path, tree=tree)
 
     def feature_transform(self):
         from .processing import DeepJetTransform
