@@ -71,14 +71,14 @@ def measure_latency(refiner: Refiner, x_fast: np.ndarray, g: np.ndarray, *,
     with _one_torch_thread():
         n = min(len(x_fast), queries)
         singles = [(x_fast[j:j + 1].copy(), g[j:j + 1].copy()) for j in range(n)]
-        times = _single_stream(call, singles, queries, warmup=min(queries, 100))
+        times = single_stream(call, singles, queries, warmup=min(queries, 100))
         rows = np.arange(batch) % len(x_fast)
-        batch_times = _batches(call, x_fast[rows], g[rows], repeats=max(3, queries // 100))
-    p50, p90 = (MetricValue(*_percentile(times, q)) for q in (0.5, 0.9))
-    rates = batch / batch_times
+        batched = batch_times(call, x_fast[rows], g[rows], repeats=max(3, queries // 100))
+    p50, p90 = (MetricValue(*percentile(times, q)) for q in (0.5, 0.9))
+    rates = batch / batched
     metrics = {"latency_p50_ms": MetricValue(p50.value * 1e3, p50.error * 1e3),
                "latency_p90_ms": MetricValue(p90.value * 1e3, p90.error * 1e3),
-               "throughput": MetricValue(float(batch / np.median(batch_times)),
+               "throughput": MetricValue(float(batch / np.median(batched)),
                                          float(np.std(rates)))}
     return Latency(backend, metrics, note)
 
@@ -117,7 +117,7 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _single_stream(call, inputs: list[tuple[np.ndarray, np.ndarray]], queries: int, *,
+def single_stream(call, inputs: list[tuple[np.ndarray, np.ndarray]], queries: int, *,
                    warmup: int) -> np.ndarray:
     """Seconds of each of ``queries`` one-object calls, issued one after the other."""
     clock = time.perf_counter_ns
@@ -132,7 +132,7 @@ def _single_stream(call, inputs: list[tuple[np.ndarray, np.ndarray]], queries: i
     return times * 1e-9
 
 
-def _batches(call, x: np.ndarray, g: np.ndarray, *, repeats: int) -> np.ndarray:
+def batch_times(call, x: np.ndarray, g: np.ndarray, *, repeats: int) -> np.ndarray:
     """Seconds of each of ``repeats`` calls on the same batch, after one warm-up call."""
     clock = time.perf_counter_ns
     call(x, g)
@@ -144,7 +144,7 @@ def _batches(call, x: np.ndarray, g: np.ndarray, *, repeats: int) -> np.ndarray:
     return times * 1e-9
 
 
-def _percentile(times: np.ndarray, q: float) -> tuple[float, float]:
+def percentile(times: np.ndarray, q: float) -> tuple[float, float]:
     """The q-quantile of ``times`` and half the width of its order-statistic interval."""
     ordered = np.sort(times)
     n = len(ordered)

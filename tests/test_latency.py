@@ -18,8 +18,8 @@ from perfekt_bench.latency import (
     LATENCY_METRICS,
     ONNXRUNTIME,
     PYTHON,
-    _percentile,
     measure_latency,
+    percentile,
 )
 from perfekt_bench.testing import make_triplets
 
@@ -80,10 +80,10 @@ def test_queries_must_be_positive():
 
 def test_percentile_and_its_order_statistic_error():
     times = np.arange(1000.0)[::-1]  # order must not matter
-    value, error = _percentile(times, 0.5)
+    value, error = percentile(times, 0.5)
     assert value == 499.5
     spread = math.sqrt(1000 * 0.25)  # ranks 500 ± 15.8 → ordered[484] … ordered[516]
     assert error == (math.ceil(500 + spread) - math.floor(500 - spread)) / 2 == 16.0
-    value, error = _percentile(times, 0.9)
+    value, error = percentile(times, 0.9)
     assert value == pytest.approx(899.1) and error == (910 - 890) / 2  # 900 ± 9.5 ranks
-    assert math.isnan(_percentile(np.array([1.0]), 0.5)[1])
+    assert math.isnan(percentile(np.array([1.0]), 0.5)[1])
