@@ -165,9 +165,13 @@ class ExportCheck:
     def ok(self) -> bool:
         return self.max_rel <= RTOL
 
-    def __str__(self) -> str:
+    @property
+    def differences(self) -> str:
         return (f"ONNX Runtime vs torch on {self.n} test objects ({self.output}): max |diff| "
-                f"{self.max_abs:.3g}, max relative {self.max_rel:.3g} (limit {RTOL:g})")
+                f"{self.max_abs:.3g}, max relative {self.max_rel:.3g}")
+
+    def __str__(self) -> str:
+        return f"{self.differences} (limit {RTOL:g})"
 
 
 def compare(model: bytes | str | Path, refiner: Refiner, x_fast: np.ndarray,
@@ -205,11 +209,9 @@ def export_checked(refiner: Refiner, x_fast: np.ndarray, g: np.ndarray, **kwargs
     return model, check
 
 
-def export_run(run_dir: str | Path, out: str | Path, *, opset: int = DEFAULT_OPSET,
-               host: PluginHost | None = None) -> ExportCheck:
-    """Export the refiner of the run in ``run_dir`` to ``out`` (written atomically, only when
-    it reproduces the refiner on the run's own test objects, half A of ``evaluation.parquet``)."""
-    from .fileio import atomic_write_bytes
+def run_export_inputs(run_dir: str | Path, *, host: PluginHost | None = None):
+    """What exporting a run needs: its refiner (:func:`perfekt_bench.load_refiner`), its
+    evaluation table, half A's inputs (the run's own test objects) and the graph's metadata."""
     from .loading import load_refiner
     from .provenance import distribution_version
     from .rundir import read_config, read_evaluation
@@ -221,6 +223,16 @@ def export_run(run_dir: str | Path, out: str | Path, *, opset: int = DEFAULT_OPS
     meta = {"perfekt_bench_version": distribution_version("perfekt-bench"), "task": config["task"],
             "refiner": config["refiner"], "run_id": Path(run_dir).resolve().name,
             "x_names": ",".join(table.features), "g_names": ",".join(table.conditioning)}
+    return refiner, table, x_fast, g, meta
+
+
+def export_run(run_dir: str | Path, out: str | Path, *, opset: int = DEFAULT_OPSET,
+               host: PluginHost | None = None) -> ExportCheck:
+    """Export the refiner of the run in ``run_dir`` to ``out`` (written atomically, only when
+    it reproduces the refiner on the run's own test objects, half A of ``evaluation.parquet``)."""
+    from .fileio import atomic_write_bytes
+
+    refiner, _, x_fast, g, meta = run_export_inputs(run_dir, host=host)
     model, check = export_checked(refiner, x_fast, g, opset=opset, metadata=meta)
     atomic_write_bytes(out, model)
     return check

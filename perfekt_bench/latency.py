@@ -68,6 +68,13 @@ def measure_latency(refiner: Refiner, x_fast: np.ndarray, g: np.ndarray, *,
     x_fast = np.ascontiguousarray(x_fast, dtype=np.float32)
     g = np.ascontiguousarray(g, dtype=np.float32)
     call, backend, note = _backend(refiner, x_fast, g)
+    return Latency(backend, time_calls(call, x_fast, g, queries=queries, batch=batch), note)
+
+
+def time_calls(call: Callable[[np.ndarray, np.ndarray], object], x_fast: np.ndarray,
+               g: np.ndarray, *, queries: int = DEFAULT_QUERIES, batch: int = BATCH
+               ) -> dict[str, MetricValue]:
+    """The latency metrics of ``call(x_fast, g)`` (see the module docstring), one thread."""
     with _one_torch_thread():
         n = min(len(x_fast), queries)
         singles = [(x_fast[j:j + 1].copy(), g[j:j + 1].copy()) for j in range(n)]
@@ -76,11 +83,9 @@ def measure_latency(refiner: Refiner, x_fast: np.ndarray, g: np.ndarray, *,
         batched = batch_times(call, x_fast[rows], g[rows], repeats=max(3, queries // 100))
     p50, p90 = (MetricValue(*percentile(times, q)) for q in (0.5, 0.9))
     rates = batch / batched
-    metrics = {"latency_p50_ms": MetricValue(p50.value * 1e3, p50.error * 1e3),
-               "latency_p90_ms": MetricValue(p90.value * 1e3, p90.error * 1e3),
-               "throughput": MetricValue(float(batch / np.median(batched)),
-                                         float(np.std(rates)))}
-    return Latency(backend, metrics, note)
+    return {"latency_p50_ms": MetricValue(p50.value * 1e3, p50.error * 1e3),
+            "latency_p90_ms": MetricValue(p90.value * 1e3, p90.error * 1e3),
+            "throughput": MetricValue(float(batch / np.median(batched)), float(np.std(rates)))}
 
 
 def _backend(refiner: Refiner, x_fast: np.ndarray, g: np.ndarray

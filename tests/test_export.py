@@ -206,3 +206,27 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("perfekt-bench: error:") and "config.json" in err
     assert err.count("\n") == 1 and not (tmp_path / "m.onnx").exists()
+
+
+def test_quantize_writes_int8_weights_and_reports_the_fidelity_it_costs(dirs, tmp_path, capsys):
+    import json
+
+    result = smoke_run(dirs, refiner="twostage", metrics=["omniscient_mmd"])
+    path = tmp_path / "int8.onnx"
+    assert main(["export", str(result.run_dir), "--onnx", str(path), "--quantize"]) == 0
+    out = capsys.readouterr().out
+    model = onnx.load(str(path))
+    assert "MatMulInteger" in {node.op_type for node in model.graph.node}
+    assert "int8 weights" in metadata(path)["quantization"]
+    # the float graph's primary metric is the run's own; the int8 graph's is reported beside
+    stored = json.loads((result.run_dir / "result.json").read_text())
+    run_value = stored["metrics"]["omniscient_mmd"]["refined"]["value"]
+    line = next(li for li in out.splitlines() if li.startswith("primary metric"))
+    float_value = float(line.split("float ")[1].split(" ")[0])
+    int8_value = float(line.split("int8 ")[1].split(" ")[0])
+    assert float_value == pytest.approx(run_value, rel=1e-4)
+    assert int8_value == pytest.approx(run_value, rel=0.2) and int8_value != float_value
+    assert "speed, one thread: float p50" in out and "int8 p50" in out
+    x_fast, g, refined, _ = evaluated(result.run_dir)
+    int8 = OnnxRefiner(path).refine(x_fast, g).x
+    assert 0 < np.abs(int8 - refined).max() < 0.1 * np.abs(refined).max()
