@@ -53,6 +53,8 @@ def test_json_schema(tmp_path):
     assert set(doc["metrics"]["mmd"]["fastsim"]) == {"value", "error"}
     assert {"fit_seconds", "refine_seconds_per_object"} <= set(doc["timings"])
     assert doc["run_dir"] == str(result.run_dir)
+    assert doc["backends"] == dict.fromkeys(LATENCY_METRICS, "onnxruntime")
+    assert set(doc["metrics"]["latency_p50_ms"]) == {"refined"}
 
 
 def test_store_rows_and_run_folder(tmp_path, builtins):
