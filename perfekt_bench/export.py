@@ -189,7 +189,7 @@ def compare(model: bytes | str | Path, refiner: Refiner, x_fast: np.ndarray,
                                 f"of shape {ours.shape}, the refiner {theirs.shape}")
     diff = np.abs(ours - theirs)
     diff[np.isnan(ours) != np.isnan(theirs)] = math.inf
-    diff = np.nan_to_num(diff, nan=0.0)
+    diff = np.nan_to_num(diff, nan=0.0, posinf=math.inf)
     if not len(diff):
         return ExportCheck(0, output, 0.0, 0.0)
     scale = np.max(np.abs(np.nan_to_num(theirs)), axis=0)

@@ -131,8 +131,15 @@ class ParquetObjects(ObjectReader):
         self.names = {"x": list(x_columns), "g": list(g_columns)}
         self.refined_fields = tuple(f"{c}_refined" for c in x_columns)
         self.num_entries = self.file.metadata.num_rows
+        try:
+            self._check_schema(pa)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_schema(self, pa) -> None:
         schema = self.file.schema_arrow
-        wanted = [*x_columns, *g_columns]
+        wanted = [*self.names["x"], *self.names["g"]]
         missing = [c for c in wanted if c not in schema.names]
         if missing:
             raise _missing(self.path, missing, schema.names, "column(s)")
@@ -152,6 +159,9 @@ class ParquetObjects(ObjectReader):
             check_finite(self.path, chunk, self.names)
             start += batch.num_rows
             yield chunk
+
+    def close(self) -> None:
+        self.file.close()
 
     def _stack(self, batch, group: str) -> np.ndarray:
         columns = [batch.column(c).to_numpy(zero_copy_only=False) for c in self.names[group]]

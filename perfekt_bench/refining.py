@@ -40,7 +40,6 @@ from .objectfiles import (
 
 if TYPE_CHECKING:
     from .plugins import PluginHost
-    from .refiner import Refiner
     from .task import Task
 
 #: entries read, refined and written at a time
@@ -163,7 +162,7 @@ def refine_file(run_dir: str | Path, input_path: str | Path, output_path: str | 
     task = host.task(config["task"])
     backend = "python"
     if onnx is not None:
-        refiner, backend = _onnx_refiner(onnx, run_dir, config, refiner), "onnxruntime"
+        refiner, backend = _onnx_refiner(onnx, run_dir, config), "onnxruntime"
     with open_objects(input_path, task, columns=columns, tree=tree, options=options) as reader:
         if reader.num_entries == 0:
             raise DataError(f"{input_path}: no entries to refine")
@@ -185,7 +184,7 @@ def refine_file(run_dir: str | Path, input_path: str | Path, output_path: str | 
     return RefineSummary(output_path, reader.num_entries, objects, refined, backend)
 
 
-def _onnx_refiner(path: str | Path, run_dir: str | Path, config: dict, refiner: Refiner):
+def _onnx_refiner(path: str | Path, run_dir: str | Path, config: dict):
     """The exported graph of this run (its metadata must say so) on ONNX Runtime."""
     from .export import OnnxRefiner, metadata
 
