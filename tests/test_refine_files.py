@@ -134,6 +134,8 @@ def test_parquet_output_keeps_the_input_columns_and_rows(analytic, tmp_path, cap
     assert "refine in.parquet" in captured.err  # the progress bar
     table = pd.read_parquet(tmp_path / "out.parquet")
     assert list(table.columns) == ["x", "x_gen", "object_id", "x_refined"]
+    # read, refined and written a chunk at a time: one row group per chunk
+    assert pq.ParquetFile(tmp_path / "out.parquet").num_row_groups == math.ceil(len(ids) / 1000)
     np.testing.assert_array_equal(table["object_id"], ids)
     np.testing.assert_array_equal(table["x"], half.x[:, 0])
 
