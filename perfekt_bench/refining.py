@@ -117,9 +117,10 @@ def open_objects(path: Path, task: Task, *, columns: dict[str, list[str]] | None
         return TreeObjects(path, chosen["x"], chosen["g"], tree=options.get("tree"))
     except DataError as err:
         if columns is None and "missing" in str(err):
+            own = f"; or {task.refine_help}" if task.refine_help else ""
             raise DataError(f"{err}; task {task.name!r} reads x = {', '.join(chosen['x'])} and "
                             f"g = {', '.join(chosen['g'])}: name the file's columns with "
-                            "--columns x=COL,… g=COL,…") from err
+                            f"--columns x=COL,… g=COL,…{own}") from err
         raise
 
 

@@ -18,8 +18,9 @@ def add_parser(sub) -> None:
                     "output holds the input's columns and <column>_refined (and weight for "
                     f"reweighting refiners); a ROOT output a tree {FRIEND_TREE!r} with the new "
                     "branches only, to add to the input tree as a friend. Columns default to "
-                    "the task's feature names; tasks with ROOT conventions of their own "
-                    "(jets: Delphes, deepjet: NanoAOD) read those (see README).")
+                    "the task's feature names; a task whose files have conventions of their "
+                    "own (Task.refine_help) reads files that follow them its own way (see "
+                    "the README).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (results/runs/<run id>)")
     p.add_argument("--input", required=True, metavar="FILE", help="a .parquet or .root file")
     p.add_argument("--output", required=True, metavar="OUT",
