@@ -18,10 +18,14 @@ from .errors import (
     PerfektBenchWarning,
     UnknownNameError,
 )
+from .export import export_run
+from .latency import measure_latency
 from .loading import load_refiner
 from .metric import Metric, MetricValue, batched
+from .objectfiles import ObjectChunk, ObjectReader
 from .plugins import PluginHost, hookimpl
 from .refiner import Refinement, Refiner
+from .refining import refine_file
 from .registry import Registry
 from .runner import run
 from .runs import RunConfig, RunResult
@@ -40,10 +44,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "BUDGETS", "CompareConfig", "CompareResult", "ConfigurationError", "DataCache", "DataError",
     "EarlyStopping", "EvaluationSettings", "FeatureNames", "FeatureTransform",
-    "IncompatibleError", "Metric",
-    "MetricValue", "OmniscientColumn", "PerfektBenchError", "PerfektBenchWarning",
-    "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample",
-    "Splits", "Task", "TransformedRefiner", "Triplets", "UnknownNameError", "__version__",
-    "batched", "compare", "hookimpl", "load_refiner", "load_splits",
-    "mean_correlation_difference", "pair_differences", "pearson_matrix", "run",
+    "IncompatibleError", "Metric", "MetricValue", "ObjectChunk", "ObjectReader",
+    "OmniscientColumn", "PerfektBenchError", "PerfektBenchWarning", "PluginHost", "Refinement",
+    "Refiner", "Registry", "RunConfig", "RunResult", "Sample", "Splits", "Task",
+    "TransformedRefiner", "Triplets", "UnknownNameError", "__version__", "batched", "compare",
+    "export_run", "hookimpl", "load_refiner", "load_splits", "mean_correlation_difference",
+    "measure_latency", "pair_differences", "pearson_matrix", "refine_file", "run",
 ]

@@ -18,6 +18,8 @@ SIZE_RANGE = (1, 100_000_000)
 WORKERS_RANGE = (1, 1024)
 #: torch threads of one process
 THREADS_RANGE = (1, 1024)
+#: single-object latency queries of a run (0: latency not measured)
+QUERIES_RANGE = (0, 10_000_000)
 
 
 def describe(low: int, high: int) -> str:

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, IncompatibleError
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from .data import Triplets
 
 PARAMS_FILE = "params.json"
@@ -55,6 +57,10 @@ class Refiner(abc.ABC):
     folder; :meth:`load` rebuilds the refiner from ``params.json`` and calls
     :meth:`_load_state`. A run keeps the fitted refiner in ``RUN_DIR/model``;
     :func:`perfekt_bench.load_refiner` gives it back with the task's pre/post-processing.
+
+    **Export.** :meth:`export_module` gives the fitted refinement as a torch module, which
+    ``perfekt-bench export`` writes as one ONNX graph and the latency metrics time on ONNX
+    Runtime; a refiner without one is timed on its Python :meth:`refine`.
 
     Class attributes declare what the method needs: ``needs_pairs`` (it uses fast/full rows
     that share a GEN object) and ``outputs_weights`` (it reweights instead of moving values).
@@ -126,6 +132,22 @@ class Refiner(abc.ABC):
     @abc.abstractmethod
     def refine(self, x_fast: np.ndarray, g: np.ndarray) -> Refinement:
         """Refined features (and/or weights) of fastsim objects with conditioning ``g``."""
+
+    # -- export ----------------------------------------------------------------------------
+
+    def export_module(self) -> nn.Module:
+        """The fitted refinement as a torch module, on the CPU, in evaluation mode.
+
+        ``forward(x_fast, g)`` takes float32 tensors of shapes (n, d_x) and (n, d_g) and
+        returns what :meth:`refine` computes, as float32: the refined features (n, d_x), or,
+        for a refiner that ``outputs_weights`` (and leaves the features as they are), the
+        weights (n,). It must be traceable by ``torch.onnx.export`` for any n: ONNX
+        operations only and no branch on the data. Raises
+        :class:`~perfekt_bench.IncompatibleError` with the reason when the refiner cannot be
+        exported, which is the default.
+        """
+        raise IncompatibleError(f"refiner {self.name!r} cannot be exported to ONNX: it offers "
+                                "no torch module (Refiner.export_module)")
 
     # -- persistence -----------------------------------------------------------------------
 

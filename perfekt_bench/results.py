@@ -6,6 +6,8 @@ This module owns the row schema (after benchopt's): one row per (run, metric, ca
   budget, split sizes, status, the command line;
 * ``metric``, ``candidate``, ``value``, ``error``, and ``lower_is_better``, the metric's
   direction (so that tables rank without the metric's plugin installed);
+* ``backend``: what timed the latency metrics (``latency_p50_ms``, ``latency_p90_ms``,
+  ``throughput``; "onnxruntime" or "python", :mod:`perfekt_bench.latency`), NA on other rows;
 * ``p_<name>`` hyperparameter columns;
 * timings (``fit_seconds``, ``refine_*``);
 * provenance: package and library versions, git revision, device, host, timestamp, and the
@@ -168,7 +170,8 @@ def rows_for(result: RunResult) -> list[dict[str, Any]]:
         for candidate, value in per.items():
             rows.append(identity | {"metric": metric_name, "candidate": candidate,
                                     "value": value.value, "error": value.error,
-                                    "lower_is_better": result.directions.get(metric_name, True)}
+                                    "lower_is_better": result.directions.get(metric_name, True),
+                                    "backend": result.backends.get(metric_name)}
                         | param_columns(result.params) | result.timings
                         | result.provenance | plugin_columns(result, metric_name)
                         | {"run_dir": str(result.run_dir), "schema_version": SCHEMA_VERSION})

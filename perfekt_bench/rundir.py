@@ -112,6 +112,11 @@ class EvaluationTable:
         """Refined feature ``name`` of ``candidate`` (fastsim, refined or fullsim), half A."""
         return self._column(f"{candidate}.{name}")
 
+    def inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the run refined: half A's fastsim features and conditioning (float32)."""
+        return (self._stack([f"fastsim.{n}" for n in self.features]).astype(np.float32),
+                self._stack([f"g.{n}" for n in self.conditioning]).astype(np.float32))
+
     def reference_x(self, name: str) -> np.ndarray:
         """Refined feature ``name`` of the reference (half B)."""
         col = f"reference.x.{name}"

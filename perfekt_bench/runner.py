@@ -3,15 +3,12 @@ the refiner, evaluate three candidates with the task's yardstick, record everyth
 
 from __future__ import annotations
 
-import math
 import shutil
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from .cache import DataCache, cache_label, resolved_size
 from .errors import ConfigurationError, DataError, IncompatibleError
@@ -25,7 +22,7 @@ from .transformed import TransformedRefiner
 
 if TYPE_CHECKING:
     from .data import Splits, Triplets
-    from .metric import Metric
+    from .metric import Metric, MetricValue
     from .plugins import PluginHost
     from .refiner import Refiner
     from .task import Task
@@ -71,22 +68,26 @@ def configured_refiner(host: PluginHost, config: RunConfig, task: Task
     return refiner, params
 
 
-def time_refine(refiner: Refiner, test: Triplets, repeats: int) -> tuple[Any, dict[str, float]]:
-    """Refine the test set once (batched) and time single-object calls (median of repeats)."""
+def time_refine(refiner: Refiner, test: Triplets) -> tuple[Any, dict[str, float]]:
+    """Refine the test set once (batched), timed; single objects are timed by
+    :func:`perfekt_bench.latency.measure_latency`."""
     start = time.perf_counter()
     refinement = refiner.refine(test.x_fast, test.g)
     batched = time.perf_counter() - start
-    single = []
-    if repeats > 0:
-        refiner.refine(test.x_fast[:1], test.g[:1])  # warm-up
-        for i in range(repeats):
-            j = i % len(test)
-            t0 = time.perf_counter()
-            refiner.refine(test.x_fast[j:j + 1], test.g[j:j + 1])
-            single.append(time.perf_counter() - t0)
-    timings = {"refine_seconds_per_object": batched / len(test),
-               "refine_single_object_seconds": float(np.median(single)) if single else math.nan}
-    return refinement, timings
+    return refinement, {"refine_seconds_per_object": batched / len(test)}
+
+
+def measure_latency(refiner: Refiner, test: Triplets, queries: int
+                    ) -> tuple[dict[str, dict[str, MetricValue]], dict[str, bool], dict[str, str]]:
+    """The latency metrics of the refined candidate, their directions and backends (none
+    when ``queries`` is 0)."""
+    if queries <= 0:
+        return {}, {}, {}
+    from .latency import measure_latency
+
+    latency = measure_latency(refiner, test.x_fast, test.g, queries=queries)
+    return ({name: {"refined": value} for name, value in latency.metrics.items()},
+            latency.directions, dict.fromkeys(latency.metrics, latency.backend))
 
 
 def select_metrics(host: PluginHost, config: RunConfig, task: Task) -> list[Metric]:
@@ -205,21 +206,24 @@ def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:
     refiner.fit(splits.train, splits.validation, progress=config.progress)
     fit_seconds = time.perf_counter() - start
 
-    refinement, timings = time_refine(refiner, splits.test, config.latency_repeats)
+    refinement, timings = time_refine(refiner, splits.test)
     timings = {"fit_seconds": fit_seconds} | timings
     candidates, targets, reference = evaluation_candidates(
         splits.test, refinement.x, refinement.weight)
     settings = task.evaluation()
     values = evaluate(metrics, settings, candidates, targets, reference,
                       progress=config.progress)
+    latency, latency_directions, backends = measure_latency(refiner, splits.test,
+                                                            config.latency_repeats)
 
     run_id = config.run_id or new_run_id(task.name, refiner.name, config.seed)
     run_dir = ResultsStore(config.results_dir).run_dir(run_id)
     origins = [host.origin_of("task", task.name), host.origin_of("refiner", refiner.name),
                *(host.origin_of("metric", m.name) for m in metrics)]
-    result = RunResult(run_id, config, params, values, timings, run_dir, splits.key,
+    result = RunResult(run_id, config, params, values | latency, timings, run_dir, splits.key,
                        provenance(config.device), origins,
-                       directions={m.name: m.lower_is_better for m in metrics},
+                       directions={m.name: m.lower_is_better for m in metrics}
+                       | latency_directions, backends=backends,
                        task_version=task.version,
                        n_train=len(splits.train), n_eval=len(candidates["fastsim"]))
     resolved = asdict(config) | {"params": result.params, "data_key": result.data_key,

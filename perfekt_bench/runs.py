@@ -33,7 +33,9 @@ class RunConfig:
     cache_dir: str | None = None
     json_path: str | None = None
     progress: bool = True
-    latency_repeats: int = 100
+    #: single-object queries of the latency metrics (:mod:`perfekt_bench.latency`; at least
+    #: 1000 for a stable p90); 0: latency is not measured
+    latency_repeats: int = 1000
     command: str | None = None
     plots: bool = True
     #: an imported (or other cached) data set by name or key instead of generated data
@@ -50,7 +52,7 @@ class RunConfig:
         """Check every number against :mod:`perfekt_bench.limits` and the budget's name; a
         :class:`~perfekt_bench.ConfigurationError` names the field and its range."""
         from .budgets import check_budget
-        from .limits import SEED_RANGE, SIZE_RANGE, WORKERS_RANGE, check_int
+        from .limits import QUERIES_RANGE, SEED_RANGE, SIZE_RANGE, WORKERS_RANGE, check_int
 
         check_budget(self.budget)
         self.seed = check_int("seed", self.seed, SEED_RANGE)
@@ -58,7 +60,8 @@ class RunConfig:
         self.workers = check_int("workers", self.workers, WORKERS_RANGE)
         if self.size is not None:
             self.size = check_int("size", self.size, SIZE_RANGE)
-        self.latency_repeats = check_int("latency_repeats", self.latency_repeats, (0, 10**7))
+        self.latency_repeats = check_int("latency_repeats (--latency-queries)",
+                                         self.latency_repeats, QUERIES_RANGE)
         return self
 
 
@@ -97,6 +100,8 @@ class RunResult:
     plugins: list[PluginOrigin] = field(default_factory=list)
     #: metric name → whether lower values are better (stored with every row)
     directions: dict[str, bool] = field(default_factory=dict)
+    #: metric name → what measured it, for the latency metrics ("onnxruntime" or "python")
+    backends: dict[str, str] = field(default_factory=dict)
     task_version: str = ""
     n_train: int = 0
     n_eval: int = 0
@@ -108,6 +113,7 @@ class RunResult:
             "params": self.params,
             "metrics": {m: {c: {"value": _num(v.value), "error": _num(v.error)}
                             for c, v in per.items()} for m, per in self.metrics.items()},
+            "backends": self.backends,
             "timings": self.timings, "run_dir": str(self.run_dir), "data_key": self.data_key,
             "plugins": [vars(p) for p in self.plugins],
         }

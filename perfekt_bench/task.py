@@ -13,6 +13,7 @@ from .data import FeatureNames, Triplets
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from .objectfiles import ObjectReader
     from .transform import FeatureTransform
     from .yardstick import EvaluationSettings
 
@@ -79,6 +80,18 @@ class Task(abc.ABC):
 
     #: what :meth:`import_files` reads and which options it takes (empty: it cannot import)
     import_help: ClassVar[str] = ""
+
+    def object_reader(self, path: Path, *, tree: str | None = None) -> ObjectReader | None:
+        """How ``perfekt-bench refine`` reads a user's file of fastsim objects that follows
+        conventions of the task's own (e.g. NanoAOD: the ``Jet`` collection with GEN jets as
+        conditioning), or None (the default) for a table or tree whose columns are the
+        feature names (see :mod:`perfekt_bench.objectfiles`). Not called when the user names
+        the columns. A reader's options are keyword-only arguments (``--option NAME=VALUE``;
+        ``tree`` is ``--tree``); :attr:`refine_help` says what it reads."""
+        return None
+
+    #: what :meth:`object_reader` reads and which options it takes (empty: plain tables only)
+    refine_help: ClassVar[str] = ""
 
     def feature_transform(self) -> FeatureTransform | None:
         """The pre- and post-processing every refiner learns through on this task, if any

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import replace
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from .data import FeatureNames, Triplets
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class FeatureTransform(abc.ABC):
@@ -44,6 +47,16 @@ class FeatureTransform(abc.ABC):
     @abc.abstractmethod
     def names(self, names: FeatureNames) -> FeatureNames:
         """The column names in the refiner's coordinates."""
+
+    def torch_modules(self) -> tuple[nn.Module, nn.Module] | None:
+        """The transform as two torch modules, for ``perfekt-bench export`` to put into the
+        ONNX graph around the refiner's own module: ``pre(x, g)`` returns ``(forward_x(x),
+        forward_g(g))`` and ``post(z)`` returns ``inverse_x(z)``. They are called with float64
+        tensors (the precision of the numpy methods) and must be traceable: ONNX operations
+        only (ONNX Runtime runs Log, Exp, Clip, Softmax, Sigmoid in float64, not Sinh) and no
+        branch on the data. ``None`` (the default): refiners that learn through this transform
+        cannot be exported, and their latency is measured on the Python path."""
+        return None
 
     def apply(self, data: Triplets) -> Triplets:
         """``data`` with ``g``, ``x_fast`` and ``x_full`` transformed (float32, as every split)."""

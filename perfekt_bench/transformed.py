@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .data import Triplets
-from .errors import DataError
+from .errors import DataError, IncompatibleError
 from .refiner import Refinement, Refiner
 from .transform import FeatureTransform
 
@@ -63,10 +63,24 @@ class TransformedRefiner(Refiner):
         z = self.transform.forward_x(x_fast)
         inner = self.refiner.refine(z, self.transform.forward_g(np.asarray(g)))
         x = np.asarray(self.transform.inverse_x(inner.x), dtype=np.float32)
-        unchanged = np.all(np.asarray(inner.x) == z, axis=1)
+        # compared in float32, the precision refiners compute in (and the exported graph)
+        unchanged = np.all(np.asarray(inner.x, np.float32) == np.asarray(z, np.float32), axis=1)
         if unchanged.any():
             x[unchanged] = x_fast[unchanged]
         return Refinement(x, inner.weight)
+
+    def export_module(self):
+        """The transform's torch modules around the wrapped refiner's module, in the
+        precision of :meth:`refine`: pre- and post-processing in float64, the refiner in
+        float32; weights pass through untransformed."""
+        modules = self.transform.torch_modules()
+        if modules is None:
+            raise IncompatibleError(
+                f"refiner {self.name!r} learnt through the transform {self.transform.name!r}, "
+                "which offers no torch modules (FeatureTransform.torch_modules): it cannot be "
+                "exported to ONNX")
+        return _transformed_module(*modules, self.refiner.export_module(),
+                                   weights=self.outputs_weights)
 
     def save(self, folder: str | Path) -> None:
         """The wrapped refiner's files, and ``transform.json`` naming the transform."""
@@ -91,6 +105,30 @@ class TransformedRefiner(Refiner):
 
     def __repr__(self) -> str:
         return f"TransformedRefiner({self.refiner!r}, {self.transform.name!r})"
+
+
+def _transformed_module(pre, post, inner, *, weights: bool):
+    """post(inner(pre(x, g))) as one torch module (built on demand: it needs torch)."""
+    from torch import nn
+
+    class Transformed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre, self.inner, self.post = pre, inner, post
+
+        def forward(self, x_fast, g):
+            import torch
+
+            x, g = self.pre(x_fast.double(), g.double())
+            z = x.float()
+            out = self.inner(z, g.float())
+            if weights:
+                return out
+            refined = self.post(out.double()).float()
+            unchanged = (out == z).all(dim=1, keepdim=True)  # as refine(): exact pass-through
+            return torch.where(unchanged, x_fast, refined)
+
+    return Transformed().eval()
 
 
 def saved_transform(folder: str | Path) -> str | None:

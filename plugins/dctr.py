@@ -226,6 +226,13 @@ class DCTRRefiner(Refiner):
                 out.append(self.model_(inputs[start:start + _CHUNK]).squeeze(1).cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
+    def export_module(self):
+        """The weight function w(x_fast, g) as a torch module (CPU, evaluation mode): the
+        standardisation, the classifier, exp(logit − log c) in float64, ``clip``; float32 out."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError(f"refiner {self.name!r} is not fitted: call fit() first")
+        return _weight_module(self)
+
     def _standardise(self, inputs: np.ndarray) -> np.ndarray:
         return ((inputs - self.input_mean_) / self.input_scale_).astype(np.float32)
 
@@ -264,6 +271,32 @@ def _classifier(n_inputs: int, n_layers: int, width: int):
         n_in = width
     layers.append(nn.Linear(n_in, 1))
     return nn.Sequential(*layers)
+
+
+def _weight_module(refiner: DCTRRefiner):
+    """:meth:`DCTRRefiner.weights` as a torch module (built on demand: it needs torch)."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    class DCTRWeights(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.classifier = copy.deepcopy(refiner.model_).cpu().eval()
+            self.register_buffer("mean", torch.from_numpy(refiner.input_mean_.copy()))
+            self.register_buffer("scale", torch.from_numpy(refiner.input_scale_.copy()))
+            self.log_norm = refiner.log_norm_
+            self.clip = refiner.clip
+
+        def forward(self, x_fast, g):
+            inputs = (torch.cat([g, x_fast], dim=1) - self.mean) / self.scale
+            weight = torch.exp(self.classifier(inputs)[:, 0].double() - self.log_norm)
+            if self.clip is not None:
+                weight = torch.minimum(weight, weight.new_tensor(self.clip))
+            return weight.float()
+
+    return DCTRWeights().eval()
 
 
 def _inputs(g: np.ndarray, x: np.ndarray) -> np.ndarray:

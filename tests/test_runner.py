@@ -15,6 +15,7 @@ from perfekt_bench import (
     RunConfig,
     run,
 )
+from perfekt_bench.latency import LATENCY_METRICS
 from perfekt_bench.results import ResultsStore
 
 from plugin_fixtures import toy_plugin
@@ -27,15 +28,17 @@ def toy_host():
 
 def smoke(task="analytic", refiner="identity", **kw):
     kw.setdefault("plots", False)  # figures have their own tests (test_plotting.py)
-    return RunConfig(task, refiner, budget="smoke", progress=False, latency_repeats=5, **kw)
+    kw.setdefault("latency_repeats", 5)
+    return RunConfig(task, refiner, budget="smoke", progress=False, **kw)
 
 
 def test_identity_refined_equals_fastsim_exactly(tmp_path, builtins):
     result = run(smoke(json_path=str(tmp_path / "out.json")), host=builtins)
     assert set(result.metrics) == {"mmd", "mmd_u", "omniscient_mmd", "mse", "chi2_ndof",
-                                   "chi2", "corr_diff", "n_eff"}
+                                   "chi2", "corr_diff", "n_eff", *LATENCY_METRICS}
     for name, per in result.metrics.items():
-        assert per["refined"] == per["fastsim"], name
+        if name not in LATENCY_METRICS:  # measured on the refined candidate only
+            assert per["refined"] == per["fastsim"], name
     assert "mse" not in result.metrics["mse"].keys() - {"fastsim", "refined"}
     assert "fullsim" not in result.metrics["mse"]  # the floor has no paired partner
 
@@ -50,13 +53,21 @@ def test_json_schema(tmp_path):
     assert set(doc["metrics"]["mmd"]["fastsim"]) == {"value", "error"}
     assert {"fit_seconds", "refine_seconds_per_object"} <= set(doc["timings"])
     assert doc["run_dir"] == str(result.run_dir)
+    assert doc["backends"] == dict.fromkeys(LATENCY_METRICS, "onnxruntime")
+    assert set(doc["metrics"]["latency_p50_ms"]) == {"refined"}
 
 
 def test_store_rows_and_run_folder(tmp_path, builtins):
     result = run(smoke(refiner="mse", results_dir=str(tmp_path / "res")), host=builtins)
     rows = ResultsStore(tmp_path / "res").read()
-    # 8 metrics × 3 candidates, less the floor's MSE
-    assert len(rows) == 23
+    # 8 metrics × 3 candidates, less the floor's MSE, and 3 latency metrics of the refined
+    assert len(rows) == 26
+    latency = rows[rows["metric"].isin(list(LATENCY_METRICS))]
+    assert set(latency["candidate"]) == {"refined"} and len(latency) == 3
+    assert (latency["backend"] == "onnxruntime").all()
+    assert rows.loc[~rows.index.isin(latency.index), "backend"].isna().all()
+    assert dict(zip(latency["metric"], latency["lower_is_better"], strict=True)) == {
+        "latency_p50_ms": True, "latency_p90_ms": True, "throughput": False}
     assert set(rows["candidate"]) == {"fastsim", "refined", "fullsim"}
     for column in ("run_id", "task", "refiner", "metric", "value", "error", "fit_seconds",
                    "refine_seconds_per_object", "package_version", "git_revision",
@@ -73,9 +84,9 @@ def test_store_rows_and_run_folder(tmp_path, builtins):
 
 
 def test_same_seed_same_numbers():
-    a = run(smoke(refiner="mse", metrics=["mmd", "mse"]))
-    b = run(smoke(refiner="mse", metrics=["mmd", "mse"]))
-    c = run(smoke(refiner="mse", metrics=["mmd", "mse"], seed=1))
+    a = run(smoke(refiner="mse", metrics=["mmd", "mse"], latency_repeats=0))
+    b = run(smoke(refiner="mse", metrics=["mmd", "mse"], latency_repeats=0))
+    c = run(smoke(refiner="mse", metrics=["mmd", "mse"], seed=1, latency_repeats=0))
     assert a.metrics == b.metrics
     assert a.metrics["mmd"]["refined"] != c.metrics["mmd"]["refined"]
 
@@ -130,5 +141,16 @@ def test_timings_are_recorded():
     result = run(smoke(refiner="mse", metrics=["mse"]))
     t = result.timings
     assert t["fit_seconds"] > 0 and t["refine_seconds_per_object"] > 0
-    assert t["refine_single_object_seconds"] > 0 and not math.isnan(t["fit_seconds"])
+    assert not math.isnan(t["fit_seconds"])
     assert np.isfinite(list(t.values())).all()
+    latency = {name: result.metrics[name]["refined"].value for name in LATENCY_METRICS}
+    assert 0 < latency["latency_p50_ms"] <= latency["latency_p90_ms"]
+    assert latency["throughput"] > 0
+    assert set(result.backends.values()) == {"onnxruntime"}
+
+
+def test_latency_can_be_left_out_and_must_not_be_negative():
+    result = run(smoke(metrics=["mse"], latency_repeats=0))
+    assert not set(result.metrics) & set(LATENCY_METRICS) and result.backends == {}
+    with pytest.raises(ConfigurationError, match="--latency-queries.*-1"):
+        run(smoke(latency_repeats=-1))

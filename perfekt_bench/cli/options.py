@@ -10,7 +10,15 @@ from typing import Any
 
 from ..budgets import BUDGET_HELP, BUDGETS, DEFAULT_BUDGET
 from ..errors import ConfigurationError
-from ..limits import SEED_RANGE, SIZE_RANGE, THREADS_RANGE, WORKERS_RANGE, check_int, describe
+from ..limits import (
+    QUERIES_RANGE,
+    SEED_RANGE,
+    SIZE_RANGE,
+    THREADS_RANGE,
+    WORKERS_RANGE,
+    check_int,
+    describe,
+)
 
 RESULTS_HELP = "default: $PERFEKT_BENCH_RESULTS or ./results"
 CACHE_HELP = "default: $PERFEKT_BENCH_CACHE or ~/.cache/perfekt-bench"
@@ -52,6 +60,7 @@ SEED = bounded_int(SEED_RANGE)
 SIZE = bounded_int(SIZE_RANGE)
 WORKERS = bounded_int(WORKERS_RANGE)
 THREADS = bounded_int(THREADS_RANGE)
+QUERIES = bounded_int(QUERIES_RANGE)
 
 
 def seed_option(p: argparse.ArgumentParser, flag: str = "--seed", what: str = "seed") -> None:

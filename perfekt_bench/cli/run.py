@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .options import (
+    QUERIES,
     dataset_option,
     parse_set,
     run_options,
@@ -28,6 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="evaluate only these metrics (repeatable; default: all)")
     p.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
+    p.add_argument("--latency-queries", type=QUERIES, default=1000, metavar="N",
+                   help="single-object queries of the latency metrics (default 1000, MLPerf "
+                        "single-stream's minimum; 0: do not measure latency)")
     storage_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -51,14 +55,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                        results_dir=args.results_dir, cache_dir=args.cache_dir,
                        json_path=args.json, progress=not args.quiet, plots=args.plots,
                        dataset=args.dataset, workers=args.workers, transform=args.transform,
-                       command=args.command_line)
+                       latency_repeats=args.latency_queries, command=args.command_line)
     result = run(config)
     print(f"\n{config.refiner} on {config.task} (seed {config.seed}, {config.budget} budget, "
           f"{config.device}); reference: an independent fullsim sample")
     print(metrics_table(result.metrics, CANDIDATES))
     t = result.timings
     print(f"\nfit {t['fit_seconds']:.1f} s; refine {t['refine_seconds_per_object'] * 1e6:.3g} µs "
-          f"per object batched, {t['refine_single_object_seconds'] * 1e3:.3f} ms for one object")
+          "per object batched (Python, the evaluation's own call)")
+    if "latency_p50_ms" in result.metrics:
+        latency = {name: result.metrics[name]["refined"].value
+                   for name in ("latency_p50_ms", "latency_p90_ms", "throughput")}
+        print(f"latency on {result.backends['latency_p50_ms']}, one thread: one object p50 "
+              f"{latency['latency_p50_ms']:.3f} ms, p90 {latency['latency_p90_ms']:.3f} ms; "
+              f"{latency['throughput']:.0f} objects/s at batch 1024")
     print(f"run folder: {result.run_dir}")
     if (result.run_dir / "figures").is_dir():
         print(f"figures: {result.run_dir / 'figures'}")

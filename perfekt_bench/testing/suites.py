@@ -116,6 +116,27 @@ class RefinerTestCase:
         np.testing.assert_array_equal(loaded.refine(validation.x_fast, validation.g).x,
                                       refiner.refine(validation.x_fast, validation.g).x)
 
+    def test_export_reproduces_refine(self, refiner, data):
+        """A refiner that offers :meth:`~perfekt_bench.Refiner.export_module` gives an ONNX
+        graph that ONNX Runtime runs to the refiner's own numbers, for any batch size."""
+        from ..errors import IncompatibleError
+        from ..export import RTOL, OnnxRefiner, compare, onnx_model
+
+        train, validation = data
+        refiner.fit(train, validation)
+        try:
+            model = onnx_model(refiner, validation.x_fast, validation.g)
+        except IncompatibleError as err:
+            assert "\n" not in str(err), "say why it cannot export in one line"
+            pytest.skip(f"{type(refiner).name} does not export: {err}")
+        check = compare(model, refiner, validation.x_fast, validation.g)
+        assert check.n == len(validation) and check.max_rel <= RTOL, str(check)
+        one = OnnxRefiner(model).refine(validation.x_fast[:1], validation.g[:1])
+        full = refiner.refine(validation.x_fast[:1], validation.g[:1])
+        np.testing.assert_allclose(one.x, full.x, rtol=RTOL, atol=1e-6)
+        if type(refiner).outputs_weights:
+            np.testing.assert_allclose(one.weight, full.weight, rtol=RTOL)
+
     def test_pickles(self, refiner, data):
         train, validation = data
         refiner.fit(train, validation)

@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np
 
 from perfekt_bench.errors import DataError
+from perfekt_bench.rootfiles import chunks, open_tree, progress_bar, read_arrays
 
 from ..common.clustering import delta_r
-from ..common.rootfiles import chunks, open_tree, progress_bar, read_arrays
 from .definitions import FLAVOURS, ISOLATION_DR, MATCH_DR, NANOAOD_TAG_BRANCHES, PT_MIN, X_NAMES
 
 #: events read at a time; the pair arrays of a chunk grow with (jets per event)² · CHUNK_EVENTS

@@ -20,7 +20,10 @@ uds and g. Every output lies in [0, 1] for every finite input.
 Everything is written once in torch (float64 for arrays; this module imports torch, so tasks
 import it only when a run needs it) and offered two ways:
 :class:`DeepJetTransform` for the harness (any refiner, numpy in and out), and the
-:class:`Preprocessing` / :class:`Postprocessing` modules to put around a network.
+:class:`Preprocessing` / :class:`Postprocessing` modules to put around a network, which
+``perfekt-bench export`` puts into the ONNX graph (so the functions use only operations that
+ONNX Runtime runs in float64 at opset 11, the Fast Perfekt authors' choice: no sinh, no
+expm1, no Clip, and no data-dependent branch).
 """
 
 from __future__ import annotations
@@ -48,27 +51,34 @@ NODE_GROUPS = ("b+bb+lepb", "c", "uds", "g")
 
 def logit(p, eps: float = EPS):
     """log(p / (1 − p)) of p clipped to [eps, 1 − eps] (torch tensor in, tensor out)."""
-    p = torch.clamp(p, eps, 1.0 - eps)
+    p = torch.minimum(torch.maximum(p, p.new_tensor(eps)), p.new_tensor(1.0 - eps))
     return torch.log(p) - torch.log1p(-p)
 
 
 def pt_coordinate(pt):
-    """logit(tanh(pT / 200 GeV)) (paper Sec. 3.1), as u + log(sinh u), u = pT / 200 GeV: the
-    same value without rounding tanh to 1 above a few TeV."""
-    u = torch.clamp(pt, min=1e-3) / PT_SCALE
-    return u + torch.log(torch.sinh(u))
+    """logit(tanh(pT / 200 GeV)) (paper Sec. 3.1), as u + log(sinh u), u = pT / 200 GeV, with
+    sinh u = (e^u − e^−u)/2: the same value without rounding tanh to 1 above a few TeV (in
+    float64 the difference of exponentials loses nothing that matters at pT ≥ 1 MeV)."""
+    u = torch.maximum(pt, pt.new_tensor(1e-3)) / PT_SCALE
+    return u + torch.log(0.5 * (torch.exp(u) - torch.exp(-u)))
 
 
 def one_hot_flavour(flavour):
-    """One column per hadron flavour code of :data:`~.definitions.FLAVOURS` (0, 4, 5)."""
+    """One column per hadron flavour code of :data:`~.definitions.FLAVOURS` (0, 4, 5); a code
+    outside them gives a row of zeros (:func:`check_flavours` refuses such codes)."""
     codes = torch.tensor(FLAVOURS, dtype=flavour.dtype, device=flavour.device)
-    hot = (flavour[:, None] == codes[None, :]).to(flavour.dtype)
-    unknown = hot.sum(1) == 0
+    return (flavour[:, None] == codes[None, :]).to(flavour.dtype)
+
+
+def check_flavours(flavour) -> None:
+    """A :class:`DataError` naming the count and a few values of flavour codes outside
+    :data:`~.definitions.FLAVOURS`."""
+    codes = torch.tensor(FLAVOURS, dtype=flavour.dtype, device=flavour.device)
+    unknown = ~(flavour[:, None] == codes[None, :]).any(1)
     if bool(unknown.any()):
         bad = sorted({float(v) for v in flavour[unknown].tolist()})[:5]
         raise DataError(f"column g.hadron_flavour: {int(unknown.sum())} value(s) outside "
                         f"{FLAVOURS}, e.g. {bad}")
-    return hot
 
 
 def preprocess_g(g):
@@ -99,10 +109,12 @@ class DeepJetTransform(FeatureTransform):
 
     @staticmethod
     def _run(fn, a: np.ndarray) -> np.ndarray:
-            return fn(torch.as_tensor(np.asarray(a, dtype=np.float64))).numpy()
+        return fn(torch.as_tensor(np.asarray(a, dtype=np.float64))).numpy()
 
     def forward_g(self, g: np.ndarray) -> np.ndarray:
-        return self._run(preprocess_g, g)
+        g = torch.as_tensor(np.asarray(g, dtype=np.float64))
+        check_flavours(g[:, 2])
+        return preprocess_g(g).numpy()
 
     def forward_x(self, x: np.ndarray) -> np.ndarray:
         return self._run(logit, x)
@@ -114,6 +126,9 @@ class DeepJetTransform(FeatureTransform):
         flavours = tuple(f"flavour_{code}" for code in FLAVOURS)
         return FeatureNames(g=("gen_pt_logit_tanh", "gen_eta", *flavours),
                             x=tuple(f"logit_{n}" for n in names.x), h=names.h)
+
+    def torch_modules(self) -> tuple[nn.Module, nn.Module]:
+        return Preprocessing(), Postprocessing()
 
 
 class Preprocessing(nn.Module):

@@ -122,6 +122,26 @@ class DeepJetTask(Task):
             opt_in_metrics=("fpd", "kpd"),
         )
 
+    refine_help = ("a CMS NanoAOD ROOT file (FastSim): every jet of the Jet collection with a "
+                   "GEN partner (Jet_genJetIdx, else ΔR matching), DeepJet tags in [0, 1] and a "
+                   "known Jet_hadronFlavour is refined; the friend tree holds "
+                   "Jet_btagDeepFlav*_refined and Jet_refined; --tree NAME (default Events); "
+                   "other ROOT trees are read as plain tables")
+
+    def object_reader(self, path: Path, *, tree: str | None = None):
+        """NanoAOD's ``Jet`` collection with GEN-jet conditioning (:mod:`.nanoaod_jets`) for a
+        ROOT file whose tree has ``Jet_btagDeepFlavB``; other files are plain tables of the
+        feature names."""
+        from perfekt_bench.rootfiles import tree_keys
+
+        tree = tree or "Events"
+        if (path.suffix.lower() != ".root"
+                or d.NANOAOD_TAG_BRANCHES[0] not in tree_keys(path, tree)):
+            return None
+        from .nanoaod_jets import NanoAODJets
+
+        return NanoAODJets(path, tree=tree)
+
     def feature_transform(self):
         from .processing import DeepJetTransform
 

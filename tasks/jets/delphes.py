@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from perfekt_bench.errors import DataError
+from perfekt_bench.rootfiles import chunks, open_tree, progress_bar, read_arrays
 
 from ..common import clustering
 from ..common.particles import Particles
-from ..common.rootfiles import chunks, open_tree, progress_bar, read_arrays
 from .definitions import (
     BETA_GEN,
     GEN_PTMIN,

@@ -114,6 +114,26 @@ class JetsTask(Task):
         arrays = generate(size, seed, workers=workers, workdir=workdir, progress=progress)
         return self._triplets(arrays, f"{self.name} generator (seed {seed})")
 
+    refine_help = ("a Delphes ROOT file (fastsim): every FatJet above 200 GeV with a GEN fat "
+                   "jet (clustered from Particle, or option gen_branch=NAME) within ΔR 0.4 is "
+                   "refined; the friend tree holds FatJet_tau21/32/43_refined and "
+                   "FatJet_refined; other ROOT trees are read as plain tables")
+
+    def object_reader(self, path: Path, *, gen_branch: str | None = None):
+        """The ``FatJet`` collection of a Delphes ROOT file (tree ``Delphes``) with GEN fat
+        jets as conditioning (:mod:`.delphes_jets`); other files are plain tables of the
+        feature names."""
+        from perfekt_bench.rootfiles import tree_keys
+
+        from .delphes import RECO_COLLECTION, TREE
+
+        if path.suffix.lower() != ".root" or not any(
+                key.startswith(RECO_COLLECTION) for key in tree_keys(path, TREE)):
+            return None
+        from .delphes_jets import DelphesFatJets
+
+        return DelphesFatJets(path, gen_branch=gen_branch)
+
     def import_files(self, full: Path, fast: Path, *, progress: bool = False,
                      gen_branch: str | None = None) -> Triplets:
         from .delphes import import_delphes

@@ -1,4 +1,5 @@
-"""Reading the user's ROOT files with uproot: what the Delphes and NanoAOD importers share.
+"""Reading the user's ROOT files with uproot: what the Delphes and NanoAOD importers and
+``perfekt-bench refine`` share.
 
 Every failure is a :class:`~perfekt_bench.errors.DataError` that names the file: missing,
 not ROOT, truncated (shorter than its header says), no such tree (the trees it has are listed),
@@ -12,12 +13,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from perfekt_bench.errors import DataError
+from .errors import DataError
 
 
-def open_tree(path: Path, tree: str, stack: ExitStack, *, kind: str):
-    """The TTree ``tree`` of the ROOT file ``path``, kept open by ``stack``; ``kind`` names
-    what the file should be ("NanoAOD", "Delphes output") in the message when it lacks it."""
+def open_file(path: Path, stack: ExitStack):
+    """The ROOT file ``path`` opened by uproot, kept open by ``stack``."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     import uproot
@@ -30,12 +30,44 @@ def open_tree(path: Path, tree: str, stack: ExitStack, *, kind: str):
     end = getattr(root.file, "fEND", size)
     if size < end:
         raise DataError(f"{path}: truncated ROOT file: {size} bytes, its header says {end}")
+    return root
+
+
+def tree_keys(path: Path, tree: str) -> set[str]:
+    """The branch names (nested ones too) of tree ``tree`` of the ROOT file ``path``; empty
+    when it has no such tree or cannot be read (opening it again then says why)."""
+    with ExitStack() as stack:
+        try:
+            root = open_file(path, stack)
+            return set(root[tree].keys(recursive=True)) if tree in root else set()
+        except Exception:  # a broken file: whoever opens it next says what is wrong
+            return set()
+
+
+def tree_names(root) -> list[str]:
+    return [k for k, c in root.classnames(cycle=False).items() if c in ("TTree", "ROOT::RNTuple")]
+
+
+def only_tree(path: Path, stack: ExitStack) -> str:
+    """The name of the one tree of a ROOT file (a :class:`DataError` when it has several)."""
+    trees = tree_names(open_file(path, stack))
+    if len(trees) != 1:
+        raise DataError(f"{path}: {len(trees)} trees ({', '.join(trees) or 'none'}); name the "
+                        "one to read (--tree NAME)")
+    return trees[0]
+
+
+def open_tree(path: Path, tree: str, stack: ExitStack, *, kind: str | None = None):
+    """The TTree ``tree`` of the ROOT file ``path``, kept open by ``stack``; ``kind`` names
+    what the file should be ("NanoAOD", "Delphes output") in the message when it lacks it."""
+    import uproot
+
+    root = open_file(path, stack)
     try:
         if tree not in root:
-            trees = [k for k, c in root.classnames(cycle=False).items()
-                     if c in ("TTree", "ROOT::RNTuple")]
-            raise DataError(f"{path}: no tree {tree!r} (trees: {', '.join(trees) or 'none'}); "
-                            f"is it {kind}?")
+            trees = tree_names(root)
+            raise DataError(f"{path}: no tree {tree!r} (trees: {', '.join(trees) or 'none'})"
+                            + (f"; is it {kind}?" if kind else ""))
         obj = root[tree]
         if not isinstance(obj, uproot.behaviors.TTree.TTree):
             raise DataError(f"{path}: {tree!r} is a {obj.classname}, not a TTree")
