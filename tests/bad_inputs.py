@@ -52,7 +52,9 @@ CASES = [
          r"--json .*lies under the file"),
     Case("json-unwritable", "output", [*RUN, "--json", "/proc/perfekt-bench/out.json"],
          r"--json .*cannot write"),
-    Case("json-a-device", "output", [*RUN, "--json", "/dev/null"], r"not a regular file"),
+    # a named pipe stands for a device: a test must never risk replacing /dev/null itself
+    Case("json-not-a-regular-file", "output", [*RUN, "--json", "{tmp}/pipe"],
+         r"not a regular file", setup="fifo"),
     Case("results-dir-a-file", "output", [*RUN, "--results-dir", "{file}"],
          r"--results-dir .* is a file"),
     Case("results-dir-under-a-file", "output", [*RUN, "--results-dir", "{file}/res"],
@@ -225,6 +227,8 @@ def _setup(case: Case, values: dict[str, str], tmp: Path, python: list[str] | No
         shutil.copytree(values["run"], run_dir)
         (run_dir / "evaluation.parquet").write_bytes(b"PAR1 truncated")
         values["run"] = str(run_dir)
+    elif case.setup == "fifo":
+        os.mkfifo(tmp / "pipe")
     elif case.setup == "garbage_store":
         (tmp / "res" / "store").mkdir(parents=True)
         (tmp / "res" / "store" / "garbage.parquet").write_bytes(b"not a parquet file")
