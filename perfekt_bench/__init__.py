@@ -17,6 +17,7 @@ from .errors import (
     PerfektBenchWarning,
     UnknownNameError,
 )
+from .hyperparameters import Hyperparameter, Search
 from .loading import load_refiner
 from .metric import Metric, MetricValue, batched
 from .plugins import PluginHost, hookimpl
@@ -38,9 +39,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "BUDGETS", "ConfigurationError", "DataCache", "DataError", "EarlyStopping",
-    "EvaluationSettings", "FeatureNames", "FeatureTransform", "IncompatibleError", "Metric",
+    "EvaluationSettings", "FeatureNames", "FeatureTransform", "Hyperparameter",
+    "IncompatibleError", "Metric",
     "MetricValue", "OmniscientColumn", "PerfektBenchError", "PerfektBenchWarning",
-    "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample",
+    "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample", "Search",
     "Splits", "Task", "TransformedRefiner", "Triplets", "UnknownNameError", "__version__",
     "batched", "hookimpl", "load_refiner", "load_splits", "mean_correlation_difference",
     "pair_differences", "pearson_matrix", "run",

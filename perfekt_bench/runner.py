@@ -19,6 +19,7 @@ from .cache import DataCache, resolved_size
 from .errors import ConfigurationError, IncompatibleError
 from .evaluation import evaluate, evaluation_candidates
 from .fileio import atomic_write_json
+from .hyperparameters import resolve_params
 from .provenance import provenance
 from .results import ResultsStore, results_root
 from .rundir import write_run_folder
@@ -47,13 +48,13 @@ def check_device(device: str) -> None:
 
 def build_refiner(host: PluginHost, config: RunConfig, task: Task) -> Refiner:
     """The refiner with the budget's defaults, the task's hints, the user's overrides, seed and
-    device."""
+    device, every value checked against the refiner's declarations."""
     cls = host.refiner_class(config.refiner)
     if cls.needs_pairs and not task.paired:
         raise IncompatibleError(
             f"refiner {cls.name!r} needs paired fastsim/fullsim objects, but task "
             f"{task.name!r} is not paired; choose a refiner that works without pairs")
-    params = cls.defaults(config.budget, task.refiner_hints()) | config.params
+    params = resolve_params(cls, task, config.budget, config.params)
     refiner = cls()
     refiner.set_params(**params, seed=config.seed, device=config.device)
     return refiner
