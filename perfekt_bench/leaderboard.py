@@ -25,9 +25,14 @@ _NOT_A_CONFIGURATION = {"p_seed", "p_device"}
 def labelled(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with a ``label`` per run: the refiner's name, followed by the hyperparameters
     in which its runs differ (``cms-mdmm (epsilon=0.084)``), so that runs of one refiner with
-    different settings get rows of their own instead of being averaged together."""
+    different settings get rows of their own instead of being averaged together. The final
+    runs of a tuning study are labelled ``twostage (tuned, 16 trials)``."""
     out = rows.assign(label=rows["refiner"].astype(str))
-    for refiner, group in rows.groupby("refiner"):
+    tuned = rows["tuning_study"].notna() if "tuning_study" in rows else rows["refiner"].isna()
+    out.loc[tuned, "label"] = [f"{r} (tuned, {int(n)} trials)" for r, n in
+                               zip(rows.loc[tuned, "refiner"], rows.loc[tuned, "tuning_trials"],
+                                   strict=True)]
+    for refiner, group in rows[~tuned].groupby("refiner"):
         differing = [c for c in group.columns if c.startswith("p_")
                      and c not in _NOT_A_CONFIGURATION
                      and group[c].astype(str).nunique() > 1]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .budgets import check_budget
-from .cache import DataCache, resolved_size
+from .cache import SPLITS, DataCache, resolved_size
 from .errors import ConfigurationError, IncompatibleError
 from .evaluation import evaluate, evaluation_candidates
 from .fileio import atomic_write_json
@@ -83,12 +83,13 @@ def _log(progress: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def load_data(config: RunConfig, task: Task) -> Splits:
-    """The splits a run fits and evaluates on: a cached data set by name, or generated data."""
+def load_data(config: RunConfig, task: Task, parts: tuple[str, ...] = SPLITS) -> Splits:
+    """The splits a run fits and evaluates on: a cached data set by name, or generated data.
+    Only ``parts`` are read (the others are None): tuning never reads the test split."""
     cache = DataCache(config.cache_dir)
     if config.dataset is not None:
-        splits = cache.load_dataset(task, config.dataset)
-        n = len(splits.train) + len(splits.validation) + len(splits.test)
+        splits = cache.load_dataset(task, config.dataset, parts=parts)
+        n = sum(len(getattr(splits, part)) for part in parts)
         _log(config.progress, f"loaded data set {config.dataset!r} of task {task.name!r}: "
                               f"{n} objects")
         return splits
@@ -96,7 +97,7 @@ def load_data(config: RunConfig, task: Task) -> Splits:
     _log(config.progress, f"loading task {task.name!r}: {size} objects, data seed "
                           f"{config.data_seed} ({config.budget} budget)")
     return cache.load(task, size, config.data_seed, progress=config.progress,
-                      workers=config.workers)
+                      workers=config.workers, parts=parts)
 
 
 def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:

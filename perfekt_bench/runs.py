@@ -40,6 +40,10 @@ class RunConfig:
     workers: int = 1
     #: learn through the task's pre/post-processing when it offers one (``--no-transform``)
     transform: bool = True
+    #: the final run of a ``perfekt-bench tune`` study: the study's name and its number of
+    #: finished trials (None for a run with settings not chosen by tuning)
+    tuning_study: str | None = None
+    tuning_trials: int | None = None
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import warnings
 from collections.abc import Sequence
 
 from ..errors import PerfektBenchError, PerfektBenchWarning
-from . import catalogue, compare, data, leaderboard, plot, run
+from . import catalogue, compare, data, leaderboard, plot, run, tune
 
-COMMANDS = (catalogue, data, run, compare, leaderboard, plot)
+COMMANDS = (catalogue, data, run, compare, leaderboard, plot, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:
