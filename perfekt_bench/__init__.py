@@ -30,6 +30,7 @@ from .task import Task
 from .training import EarlyStopping
 from .transform import FeatureTransform
 from .transformed import TransformedRefiner
+from .tuning import TuneConfig, TuneResult, tune
 from .yardstick import EvaluationSettings, OmniscientColumn
 
 try:
@@ -40,10 +41,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "BUDGETS", "ConfigurationError", "DataCache", "DataError", "EarlyStopping",
     "EvaluationSettings", "FeatureNames", "FeatureTransform", "Hyperparameter",
-    "IncompatibleError", "Metric",
-    "MetricValue", "OmniscientColumn", "PerfektBenchError", "PerfektBenchWarning",
-    "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig", "RunResult", "Sample", "Search",
-    "Splits", "Task", "TransformedRefiner", "Triplets", "UnknownNameError", "__version__",
-    "batched", "hookimpl", "load_refiner", "load_splits", "mean_correlation_difference",
-    "pair_differences", "pearson_matrix", "run",
+    "IncompatibleError", "Metric", "MetricValue", "OmniscientColumn", "PerfektBenchError",
+    "PerfektBenchWarning", "PluginHost", "Refinement", "Refiner", "Registry", "RunConfig",
+    "RunResult", "Sample", "Search", "Splits", "Task", "TransformedRefiner", "Triplets",
+    "TuneConfig", "TuneResult", "UnknownNameError", "__version__", "batched", "hookimpl",
+    "load_refiner", "load_splits", "mean_correlation_difference", "pair_differences",
+    "pearson_matrix", "run", "tune",
 ]
