@@ -19,13 +19,19 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import studies
 from .budgets import DEFAULT_BUDGET, check_budget
-from .errors import ConfigurationError, IncompatibleError, PerfektBenchError
+from .errors import (
+    ConfigurationError,
+    IncompatibleError,
+    PerfektBenchError,
+    PerfektBenchWarning,
+)
 from .hyperparameters import declared, resolve_params, suggest, tuned
 from .objectives import measure, resolve_objectives
 from .refiner import encode_params
@@ -180,13 +186,18 @@ def plan(config: TuneConfig, host: PluginHost) -> Plan:
 
 def default_study_name(config: TuneConfig, objectives: list[Objective], task: Task) -> str:
     """``<task>-<refiner>-<budget>``, with the objectives when they are not the primary
-    metric, so that rerunning a command continues its own study."""
+    metric and the data when they are not the budget's, so that rerunning a command continues
+    its own study."""
     name = f"{task.name}-{config.refiner}-{config.budget}"
     names = [o.name for o in objectives]
     if names != [task.evaluation().primary_metric]:
         name += "-" + "+".join(names)
     if config.dataset:
         name += f"-{config.dataset}"
+    if config.size is not None:
+        name += f"-n{config.size}"
+    if config.data_seed:
+        name += f"-data{config.data_seed}"
     return name
 
 
@@ -222,6 +233,10 @@ def tune(config: TuneConfig, host: PluginHost | None = None) -> TuneResult:
     else:
         killed = run_workers(p, study)
     studies.fail_stale_trials(study)
+    if studies.finished(study) < config.trials and config.timeout is None:
+        warnings.warn(f"study {p.study_name!r} holds {studies.finished(study)} of "
+                      f"{config.trials} finished trials: rerun the command to continue it",
+                      PerfektBenchWarning, stacklevel=2)
     folder = p.folder
     doc = _summary(p, study, pruning)
     summary_path = _write_summary_file(folder, doc)
