@@ -90,15 +90,18 @@ def draw_figures(study: Any, folder: Path, objectives: Sequence[Objective]) -> l
         plots.append(("intermediate_values", lambda: ov.plot_intermediate_values(study)))
     written = []
     for stem, plot in plots:
-        with warnings.catch_warnings():
+        failure = None
+        with warnings.catch_warnings():  # Optuna's "experimental" and few-trials notes
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             warnings.simplefilter("ignore", UserWarning)
             try:
                 axes = plot()
             except (ValueError, RuntimeError, ZeroDivisionError) as exc:
-                warnings.warn(f"study figure {stem} not drawn: {exc}", PerfektBenchWarning,
-                              stacklevel=2)
-                continue
+                failure = exc
+        if failure is not None:
+            warnings.warn(f"study figure {stem} not drawn: {failure}", PerfektBenchWarning,
+                          stacklevel=2)
+            continue
         figure = _figure_of(axes)
         figure.set_size_inches(11 if stem.startswith("parallel") else 8, 5)
         figure.tight_layout()
