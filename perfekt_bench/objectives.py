@@ -25,11 +25,27 @@ if TYPE_CHECKING:
 
 #: measures of a fitted refiner that are not metrics of its output: name → lower is better.
 #: They are the timing columns of a run (``fit_seconds`` and those of
-#: :func:`perfekt_bench.runner.time_refine`), taken on the validation split. A measure the run
-#: path adds (latency on ONNX Runtime, say) becomes an objective by one entry here and one in
-#: :func:`measure`.
+#: :func:`perfekt_bench.runner.time_refine`), taken on the validation split; the latency
+#: metrics of the run path join them where :mod:`perfekt_bench.latency` is present
+#: (:func:`measures`).
 MEASURES = {"fit_seconds": True, "refine_seconds_per_object": True,
             "refine_single_object_seconds": True}
+
+
+def latency_measures() -> dict[str, bool]:
+    """The latency metrics a run measures (``latency_p50_ms``, ``latency_p90_ms``,
+    ``throughput``; name → lower is better), or none where this perfekt-bench has no
+    :mod:`perfekt_bench.latency`."""
+    try:
+        from .latency import LATENCY_METRICS
+    except ImportError:
+        return {}
+    return dict(LATENCY_METRICS)
+
+
+def measures() -> dict[str, bool]:
+    """Every measure that can be an objective: name → lower is better."""
+    return MEASURES | latency_measures()
 #: single-object refinements timed when a measure needs them (as ``perfekt-bench run`` does)
 SINGLE_OBJECT_REPEATS = 100
 
@@ -55,15 +71,15 @@ def resolve_objectives(names: Sequence[str], host: PluginHost, task: Task) -> li
     names = list(names) or [task.evaluation().primary_metric]
     if duplicated := sorted({n for n in names if names.count(n) > 1}):
         raise ConfigurationError(f"--objective {', '.join(duplicated)} given twice")
-    out = []
+    out, known_measures = [], measures()
     for name in names:
-        if name in MEASURES:
-            out.append(Objective(name, MEASURES[name]))
+        if name in known_measures:
+            out.append(Objective(name, known_measures[name]))
             continue
         try:
             metric = host.metric_instances([name])[0]
         except UnknownNameError:
-            known = sorted({*host.metrics.names(), *MEASURES})
+            known = sorted({*host.metrics.names(), *known_measures})
             raise UnknownNameError("objective", name, known) from None
         if not metric.applies_to(task):
             raise IncompatibleError(
@@ -79,13 +95,18 @@ def measure(objectives: Sequence[Objective], refiner: Refiner, validation: Tripl
     """The value of each objective for a fitted ``refiner`` on the ``validation`` split: a
     metric of the refined objects of its half A against the fullsim of its half B, as a run
     measures the test split (:func:`perfekt_bench.evaluation.evaluation_candidates`), or a
-    timing. NaN where a metric gives no value."""
+    timing (latency as the run path measures it). NaN where a metric gives no value."""
     from .runner import time_refine
 
     names = {o.name for o in objectives}
     repeats = SINGLE_OBJECT_REPEATS if "refine_single_object_seconds" in names else 0
     refinement, timings = time_refine(refiner, validation, repeats)
     timings = {"fit_seconds": fit_seconds} | timings
+    if names & set(latency_measures()):
+        from .latency import measure_latency
+
+        latency = measure_latency(refiner, validation.x_fast, validation.g)
+        timings |= {name: value.value for name, value in latency.metrics.items()}
     metrics = [o.metric for o in objectives if o.metric is not None]
     values: dict[str, float] = {}
     if metrics:

@@ -204,6 +204,17 @@ def test_a_measure_as_objective(tmp_path, host):
     assert result.objectives[0].direction == "minimize"
 
 
+def test_latency_as_an_objective_where_the_run_path_measures_it(tmp_path, host):
+    """Latency metrics (CONTRACTS item 1) are objectives once perfekt_bench.latency exists."""
+    latency = pytest.importorskip("perfekt_bench.latency")
+    result = tune(config(tmp_path, refiner="steady", trials=2, pruner="none",
+                         objectives=["mmd", "latency_p50_ms"]), host=host)
+    directions = {o.name: o.lower_is_better for o in result.objectives}
+    assert directions == {"mmd": True, "latency_p50_ms": latency.LATENCY_METRICS[
+        "latency_p50_ms"]}
+    assert all(b["values"]["latency_p50_ms"] > 0 for b in result.best)
+
+
 def test_refusals_come_before_any_data(tmp_path, host):
     cases = [
         (dict(objectives=["nope"]), UnknownNameError,
