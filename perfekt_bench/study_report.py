@@ -49,10 +49,18 @@ def trial_doc(trial: Any, objectives: Sequence[Objective]) -> dict[str, Any]:
 
 def summary(study: Any, objectives: Sequence[Objective], *, setup: dict[str, Any],
             storage: str, pruning: str, counts: dict[str, int]) -> dict[str, Any]:
-    """The study's JSON summary: what was tuned, how, the trials by state and the best."""
+    """The study's JSON summary: what was tuned, how, the trials by state, the share pruned,
+    the wall time from the first trial's start to the last one's end, and the best."""
+    trials = study.get_trials(deepcopy=False)
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    done = counts.get("complete", 0) + counts.get("pruned", 0)
     return {"study": study.study_name, "storage": storage, **setup,
             "objectives": [{"name": o.name, "direction": o.direction} for o in objectives],
             "pruning": pruning, "trials": counts,
+            "pruned_share": counts.get("pruned", 0) / done if done else None,
+            "wall_seconds": (max(ends) - min(starts)).total_seconds() if starts and ends
+            else None,
             "best": [trial_doc(t, objectives) for t in best_trials(study, objectives)]}
 
 

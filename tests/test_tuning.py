@@ -1,6 +1,7 @@
 """``perfekt-bench tune`` in one process on toy data: the validation split only, resuming,
 pruning, several objectives, the final runs on the test split, and what it refuses."""
 
+import json
 import math
 from pathlib import Path
 
@@ -174,6 +175,8 @@ def test_pruning_stops_bad_trials_and_keeps_them_as_pruned(tmp_path, host, prune
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(pruned) + len(complete) == 12 and pruned, result.counts
+    summary = json.loads(result.summary_path.read_text())
+    assert summary["pruned_share"] == len(pruned) / 12 and summary["wall_seconds"] > 0
     best_badness = min(t.params["badness"] for t in complete)
     for trial in pruned:
         assert "fit_seconds" not in trial.user_attrs  # stopped inside fit, never measured
