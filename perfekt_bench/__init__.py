@@ -19,6 +19,7 @@ from .errors import (
     UnknownNameError,
 )
 from .export import export_run
+from .hyperparameters import Hyperparameter, Search
 from .latency import measure_latency
 from .loading import load_refiner
 from .metric import Metric, MetricValue, batched
@@ -34,6 +35,7 @@ from .task import Task
 from .training import EarlyStopping
 from .transform import FeatureTransform
 from .transformed import TransformedRefiner
+from .tuning import TuneConfig, TuneResult, tune
 from .yardstick import EvaluationSettings, OmniscientColumn
 
 try:
@@ -43,11 +45,12 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "BUDGETS", "CompareConfig", "CompareResult", "ConfigurationError", "DataCache", "DataError",
-    "EarlyStopping", "EvaluationSettings", "FeatureNames", "FeatureTransform",
+    "EarlyStopping", "EvaluationSettings", "FeatureNames", "FeatureTransform", "Hyperparameter",
     "IncompatibleError", "Metric", "MetricValue", "ObjectChunk", "ObjectReader",
     "OmniscientColumn", "PerfektBenchError", "PerfektBenchWarning", "PluginHost", "Refinement",
-    "Refiner", "Registry", "RunConfig", "RunResult", "Sample", "Splits", "Task",
-    "TransformedRefiner", "Triplets", "UnknownNameError", "__version__", "batched", "compare",
-    "export_run", "hookimpl", "load_refiner", "load_splits", "mean_correlation_difference",
-    "measure_latency", "pair_differences", "pearson_matrix", "refine_file", "run",
+    "Refiner", "Registry", "RunConfig", "RunResult", "Sample", "Search", "Splits", "Task",
+    "TransformedRefiner", "Triplets", "TuneConfig", "TuneResult", "UnknownNameError",
+    "__version__", "batched", "compare", "export_run", "hookimpl", "load_refiner",
+    "load_splits", "mean_correlation_difference", "measure_latency", "pair_differences",
+    "pearson_matrix", "refine_file", "run", "tune",
 ]

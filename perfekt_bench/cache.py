@@ -152,17 +152,19 @@ class DataCache:
         return self.root / task.name / key
 
     def load(self, task: Task, size: int | None = None, seed: int = 0, *,
-             budget: str = DEFAULT_BUDGET, progress: bool = False, workers: int = 1) -> Splits:
+             budget: str = DEFAULT_BUDGET, progress: bool = False, workers: int = 1,
+             parts: tuple[str, ...] = SPLITS) -> Splits:
         """Train/validation/test splits of ``size`` objects (default: the budget's), generated
-        once and then read from the cache."""
+        once and then read from the cache. Only the splits named in ``parts`` are read or
+        returned; the others are None (tuning never touches the test split)."""
         size = resolved_size(task, size, budget)
         key = data_key(task, size, seed)
         remove_stale_temporaries(self.root / task.name)
         if self.has(task, key):
-            return self.read(task, key)
+            return self.read(task, key, parts)
         with self.lock(task, key, progress=progress):
             if self.has(task, key):  # made by the process we waited for
-                return self.read(task, key)
+                return self.read(task, key, parts)
             workdir = self.path(task, key).with_name(f".{key}.parts")
             accepted = inspect.signature(task.generate).parameters
             extra = {name: value for name, value in (("workers", workers), ("workdir", workdir))
@@ -176,7 +178,7 @@ class DataCache:
             splits = Splits(*split(task, data, seed), key=key)
             self.store(task, key, splits, size=size, seed=seed)
             shutil.rmtree(workdir, ignore_errors=True)
-        return splits
+        return _only(splits, parts)
 
     def lock(self, task: Task, key: str, *, progress: bool = False):
         """The cross-process lock of one data set (:func:`~perfekt_bench.fileio.file_lock`),
@@ -194,9 +196,12 @@ class DataCache:
         folder = self.path(task, key)
         return all((folder / f"{s}.parquet").exists() for s in SPLITS)
 
-    def read(self, task: Task, key: str) -> Splits:
+    def read(self, task: Task, key: str, parts: tuple[str, ...] = SPLITS) -> Splits:
+        """The cached splits named in ``parts`` (the others None)."""
+        _check_parts(parts)
         folder = self.path(task, key)
-        return Splits(*(table_to_triplets(folder / f"{s}.parquet") for s in SPLITS), key=key)
+        return Splits(*(table_to_triplets(folder / f"{s}.parquet") if s in parts else None
+                        for s in SPLITS), key=key)
 
     def import_files(self, task: Task, full: Path, fast: Path, *, name: str | None = None,
                      options: dict | None = None, progress: bool = False) -> tuple[str, Path]:
@@ -280,9 +285,11 @@ class DataCache:
                 warnings.warn(str(exc), PerfektBenchWarning, stacklevel=2)
         return cards
 
-    def load_dataset(self, task: Task, dataset: str) -> Splits:
-        """Cached splits by key, by the name given at import, or by an alias."""
-        return self.read(task, self.dataset_key(task, dataset))
+    def load_dataset(self, task: Task, dataset: str, *,
+                     parts: tuple[str, ...] = SPLITS) -> Splits:
+        """Cached splits by key, by the name given at import, or by an alias (only
+        ``parts``)."""
+        return self.read(task, self.dataset_key(task, dataset), parts)
 
     def dataset_key(self, task: Task, dataset: str) -> str:
         """The key of the cached data set named ``dataset`` (its key, its import name or an
@@ -321,6 +328,17 @@ class DataCache:
             if not folder.exists():
                 raise
         return folder
+
+
+def _check_parts(parts: tuple[str, ...]) -> None:
+    if unknown := [p for p in parts if p not in SPLITS]:
+        raise ValueError(f"unknown split(s) {unknown}; the splits are {', '.join(SPLITS)}")
+
+
+def _only(splits: Splits, parts: tuple[str, ...]) -> Splits:
+    """``splits`` with the parts not in ``parts`` set to None."""
+    _check_parts(parts)
+    return Splits(*(getattr(splits, s) if s in parts else None for s in SPLITS), key=splits.key)
 
 
 def load_splits(task: Task, size: int | None = None, seed: int = 0, *,

@@ -137,7 +137,8 @@ def _check_finite(arr: np.ndarray, group: str, names: tuple[str, ...], where: st
 
 @dataclass(frozen=True)
 class Splits:
-    """The train, validation and test splits of one task at one size and seed."""
+    """The train, validation and test splits of one task at one size and seed; a split that
+    was not asked for (``DataCache.load(parts=...)``) is None."""
 
     train: Triplets
     validation: Triplets

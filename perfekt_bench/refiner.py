@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .errors import ConfigurationError, IncompatibleError
+from .hyperparameters import declared_values
 
 if TYPE_CHECKING:
     from torch import nn
 
     from .data import Triplets
+    from .hyperparameters import Hyperparameter
+    from .training import EpochReport
 
 PARAMS_FILE = "params.json"
 
@@ -39,10 +42,17 @@ class Refiner(abc.ABC):
     strings, booleans, ``None``, lists, dicts) or tuples of them, so that :meth:`save` can
     write them and :meth:`load` give them back unchanged.
 
+    **Declarations.** ``hyperparameters`` declares each hyperparameter once
+    (:class:`perfekt_bench.Hyperparameter`: type, allowed range or choices, value per budget
+    profile, search range of ``perfekt-bench tune``). Every value a run uses — the budget's,
+    a task's hints, the user's ``--set`` — is checked against it before any data are loaded.
+    Optional: a refiner that leaves it ``None`` runs unchecked and cannot be tuned.
+
     **Budgets and task hints.** :meth:`defaults` gives the hyperparameters of a budget profile
-    (``smoke``, ``quick``, ``paper``). A task may publish settings for families of refiners
-    (:meth:`perfekt_bench.Task.refiner_hints`, e.g. the network its paper used); a refiner
-    reads the families it names in ``hint_keys``. The user's own values come last.
+    (``smoke``, ``quick``, ``paper``): the declared values, overridden by the task's hints. A
+    task may publish settings for families of refiners (:meth:`perfekt_bench.Task.refiner_hints`,
+    e.g. the network its paper used); a refiner reads the families it names in ``hint_keys``.
+    The user's own values come last.
 
     **Fitting.** ``fit`` returns ``self`` and leaves fitted state in attributes ending in
     ``_``. ``history_`` is a list of per-epoch dicts (empty for a refiner without epochs); the
@@ -51,6 +61,13 @@ class Refiner(abc.ABC):
     for what is minimised); ``stage`` (an integer: a change marks a stage switch); ``lambda``
     (a Lagrange multiplier, in its own panel). Other keys are kept in ``history.csv``.
     ``refine`` is deterministic for a fixed ``seed``.
+
+    **Reporting epochs** (optional; for refiners that train in epochs). ``fit`` may take a
+    keyword ``report``: when it is not None, call ``report(epoch, value)`` once after each
+    epoch with a validation loss (lower is better) whose meaning is the same at every epoch and
+    for every setting of the hyperparameters, so that values of different trials at one epoch
+    compare. ``perfekt-bench tune`` prunes unpromising trials through it: ``report`` may raise,
+    and the exception must leave ``fit`` unchanged. A refiner without epochs leaves it out.
 
     **Saving.** :meth:`save` writes ``params.json`` (the hyperparameters) and calls
     :meth:`_save_state`, which a refiner with fitted state overrides to write it into the
@@ -74,6 +91,8 @@ class Refiner(abc.ABC):
     hint_keys: ClassVar[tuple[str, ...]] = ()
     #: objects the training and the validation split must each hold at least
     min_objects: ClassVar[int] = 2
+    #: each hyperparameter declared once (None: undeclared, unchecked, not tunable)
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...] | None] = None
 
     # -- hyperparameters -------------------------------------------------------------------
 
@@ -110,24 +129,33 @@ class Refiner(abc.ABC):
     def defaults(cls, budget: str, hints: Mapping[str, Mapping[str, Any]] | None = None
                  ) -> dict[str, Any]:
         """Hyperparameters for a budget profile, given a task's ``hints`` (the result of
-        :meth:`perfekt_bench.Task.refiner_hints`; empty for a task that publishes none)."""
-        return {}
+        :meth:`perfekt_bench.Task.refiner_hints`; empty for a task that publishes none): the
+        declared values of ``budget``, then every family of ``hints`` named in ``hint_keys``,
+        in that order. Override it for a rule of your own (the result is checked against the
+        declarations all the same)."""
+        params = declared_values(cls, budget)
+        for family in cls.hint_keys:
+            params |= dict((hints or {}).get(family, {}))
+        return params
 
     @classmethod
     def tiny_params(cls) -> dict[str, Any]:
         """Settings small enough for the conformance suite to fit in about a second on CPU."""
         return cls.defaults("smoke")
 
-    @classmethod
-    def search_space(cls, trial: Any) -> dict[str, Any]:
-        """Hyperparameters suggested from an Optuna ``trial`` (used by ``perfekt-bench tune``)."""
-        return {}
-
     # -- fitting and refining --------------------------------------------------------------
 
     @abc.abstractmethod
-    def fit(self, train: Triplets, validation: Triplets, *, progress: bool = False) -> Refiner:
-        """Learn the refinement; return ``self``."""
+    def fit(self, train: Triplets, validation: Triplets, *, progress: bool = False,
+            report: EpochReport | None = None) -> Refiner:
+        """Learn the refinement; return ``self``. ``report``: see "Reporting epochs" above
+        (a refiner without epochs may leave the keyword out)."""
+
+    def reports_epochs(self) -> bool:
+        """Whether :meth:`fit` takes ``report`` (and so can be pruned by ``tune``)."""
+        parameters = inspect.signature(self.fit).parameters
+        return "report" in parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
     @abc.abstractmethod
     def refine(self, x_fast: np.ndarray, g: np.ndarray) -> Refinement:

@@ -146,7 +146,7 @@ def refine_file(run_dir: str | Path, input_path: str | Path, output_path: str | 
     """Refine the objects of ``input_path`` with the refiner of the run in ``run_dir`` and
     write ``output_path`` (see the module docstring). ``onnx``: refine with this exported
     graph of the run on ONNX Runtime instead of the torch refiner."""
-    from .fileio import atomic_path
+    from .fileio import atomic_path, check_output_file
     from .loading import load_refiner
     from .plugins import default_host
     from .rundir import read_config
@@ -158,6 +158,7 @@ def refine_file(run_dir: str | Path, input_path: str | Path, output_path: str | 
     sink_class = _sink_class(output_path)
     if output_path.resolve() == input_path.resolve():
         raise ConfigurationError(f"--output {output_path} is the input file; write elsewhere")
+    check_output_file(output_path, f"--output {output_path}")
     refiner = load_refiner(run_dir, host=host)
     config = read_config(run_dir, required=True)
     task = host.task(config["task"])

@@ -3,7 +3,9 @@
 This module owns the row schema (after benchopt's): one row per (run, metric, candidate) with
 
 * identity columns (:data:`IDENTITY`): run id, task and its version, data key, refiner, seeds,
-  budget, split sizes, status, the command line;
+  budget, split sizes, status, the command line; ``tuning_study`` and ``tuning_trials`` (the
+  Optuna study that chose the settings and its number of finished trials; NA for a run whose
+  settings were not tuned);
 * ``metric``, ``candidate``, ``value``, ``error``, and ``lower_is_better``, the metric's
   direction (so that tables rank without the metric's plugin installed);
 * ``backend``: what timed the latency metrics (``latency_p50_ms``, ``latency_p90_ms``,
@@ -51,7 +53,8 @@ SCHEMA_VERSION = 3
 REQUIRED = ("run_id", "task", "data_key", "refiner", "seed", "budget", "metric", "candidate",
             "value", "error")
 IDENTITY = ("run_id", "task", "task_version", "data_key", "refiner", "seed", "data_seed",
-            "budget", "n_train", "n_eval", "status", "command", "run_key")
+            "budget", "n_train", "n_eval", "status", "command", "run_key", "tuning_study",
+            "tuning_trials")
 #: hyperparameters that do not change a run's numbers, left out of its :func:`run_key`
 NOT_IN_RUN_KEY = ("device",)
 
@@ -164,7 +167,8 @@ def rows_for(result: RunResult) -> list[dict[str, Any]]:
                 "data_key": result.data_key, "refiner": config.refiner, "seed": config.seed,
                 "data_seed": config.data_seed, "budget": config.budget,
                 "n_train": result.n_train, "n_eval": result.n_eval, "status": "ok",
-                "command": config.command, "run_key": result_run_key(result)}
+                "command": config.command, "run_key": result_run_key(result),
+                "tuning_study": config.tuning_study, "tuning_trials": config.tuning_trials}
     rows = []
     for metric_name, per in result.metrics.items():
         for candidate, value in per.items():

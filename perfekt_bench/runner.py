@@ -10,10 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import DataCache, cache_label, resolved_size
+from .cache import SPLITS, DataCache, cache_label, resolved_size
 from .errors import ConfigurationError, DataError, IncompatibleError
 from .evaluation import evaluate, evaluation_candidates
 from .fileio import atomic_write_json, check_output_dir, check_output_file, writer_tag
+from .hyperparameters import resolve_params
 from .provenance import provenance
 from .results import ResultsStore, results_label, results_root, sweep
 from .rundir import write_run_folder
@@ -43,13 +44,13 @@ def check_device(device: str) -> None:
 
 def build_refiner(host: PluginHost, config: RunConfig, task: Task) -> Refiner:
     """The refiner with the budget's defaults, the task's hints, the user's overrides, seed and
-    device."""
+    device, every value checked against the refiner's declarations."""
     cls = host.refiner_class(config.refiner)
     if cls.needs_pairs and not task.paired:
         raise IncompatibleError(
             f"refiner {cls.name!r} needs paired fastsim/fullsim objects, but task "
             f"{task.name!r} is not paired; choose a refiner that works without pairs")
-    params = cls.defaults(config.budget, task.refiner_hints()) | config.params
+    params = resolve_params(cls, task, config.budget, config.params)
     refiner = cls()
     refiner.set_params(**params, seed=config.seed, device=config.device)
     return refiner
@@ -152,12 +153,13 @@ def _log(progress: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def load_data(config: RunConfig, task: Task) -> Splits:
-    """The splits a run fits and evaluates on: a cached data set by name, or generated data."""
+def load_data(config: RunConfig, task: Task, parts: tuple[str, ...] = SPLITS) -> Splits:
+    """The splits a run fits and evaluates on: a cached data set by name, or generated data.
+    Only ``parts`` are read (the others are None): tuning never reads the test split."""
     cache = DataCache(config.cache_dir)
     if config.dataset is not None:
-        splits = cache.load_dataset(task, config.dataset)
-        n = len(splits.train) + len(splits.validation) + len(splits.test)
+        splits = cache.load_dataset(task, config.dataset, parts=parts)
+        n = sum(len(getattr(splits, part)) for part in parts)
         _log(config.progress, f"loaded data set {config.dataset!r} of task {task.name!r}: "
                               f"{n} objects")
         return splits
@@ -165,7 +167,7 @@ def load_data(config: RunConfig, task: Task) -> Splits:
     _log(config.progress, f"loading task {task.name!r}: {size} objects, data seed "
                           f"{config.data_seed} ({config.budget} budget)")
     return cache.load(task, size, config.data_seed, progress=config.progress,
-                      workers=config.workers)
+                      workers=config.workers, parts=parts)
 
 
 def run(config: RunConfig, host: PluginHost | None = None) -> RunResult:

@@ -47,6 +47,10 @@ class RunConfig:
     #: the run's id, given in advance (``compare`` does, so that a retried cell keeps it);
     #: None: made when the run is written (:func:`new_run_id`)
     run_id: str | None = None
+    #: the final run of a ``perfekt-bench tune`` study: the study's name and its number of
+    #: finished trials (None for a run with settings not chosen by tuning)
+    tuning_study: str | None = None
+    tuning_trials: int | None = None
 
     def validate(self) -> RunConfig:
         """Check every number against :mod:`perfekt_bench.limits` and the budget's name; a

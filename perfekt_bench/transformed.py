@@ -11,6 +11,7 @@ import numpy as np
 from .data import Triplets
 from .errors import DataError, IncompatibleError
 from .refiner import Refinement, Refiner
+from .training import EpochReport
 from .transform import FeatureTransform
 
 TRANSFORM_FILE = "transform.json"
@@ -50,10 +51,17 @@ class TransformedRefiner(Refiner):
         self.refiner.set_params(**params)
         return self
 
-    def fit(self, train: Triplets, validation: Triplets, *, progress: bool = False):
+    def fit(self, train: Triplets, validation: Triplets, *, progress: bool = False,
+            report: EpochReport | None = None):
+        """Fit the wrapped refiner on transformed splits, passing ``report`` on when it takes
+        one (a refiner without epochs need not)."""
+        extra = {"report": report} if report is not None and self.refiner.reports_epochs() else {}
         self.refiner.fit(self.transform.apply(train), self.transform.apply(validation),
-                         progress=progress)
+                         progress=progress, **extra)
         return self
+
+    def reports_epochs(self) -> bool:
+        return self.refiner.reports_epochs()
 
     def refine(self, x_fast: np.ndarray, g: np.ndarray) -> Refinement:
         """The wrapped refiner's output mapped back; a row it left exactly as it was comes

@@ -11,6 +11,7 @@ class IdentityRefiner(Refiner):
     """Leaves fastsim unchanged: its numbers are the unrefined fastsim's exactly."""
 
     name = "identity"
+    hyperparameters = ()  # declared: it has none
 
     def __init__(self, *, seed: int = 0, device: str = "cpu"):
         self.seed = seed

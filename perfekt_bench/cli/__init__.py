@@ -14,9 +14,9 @@ import warnings
 from collections.abc import Sequence
 
 from ..errors import PerfektBenchError, PerfektBenchWarning
-from . import catalogue, compare, data, export, leaderboard, plot, refine, run
+from . import catalogue, compare, data, export, leaderboard, plot, refine, run, tune
 
-COMMANDS = (catalogue, data, run, compare, leaderboard, plot, export, refine)
+COMMANDS = (catalogue, data, run, compare, tune, leaderboard, plot, export, refine)
 
 #: exit codes (README, "Errors and exit codes"); user errors exit with 2
 #: (``PerfektBenchError.exit_code``), a command whose cells partly failed with 1

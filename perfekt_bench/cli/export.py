@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import export_run, metadata
+    from ..fileio import check_output_file
+
+    check_output_file(args.onnx, f"--onnx {args.onnx}")
 
     if args.quantize:
         from ..quantize import quantize_run

@@ -95,6 +95,11 @@ def run_options(p: argparse.ArgumentParser, *, workers: bool = True) -> None:
     budget_option(p)
     if workers:
         workers_option(p)
+    fit_options(p)
+
+
+def fit_options(p: argparse.ArgumentParser) -> None:
+    """Device, figures and the task's transform: how a refiner is fitted and shown."""
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="do not draw the run's figures into RUN_DIR/figures")

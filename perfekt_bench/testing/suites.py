@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import pickle
-from typing import Any
 
 import numpy as np
 import pytest
@@ -12,33 +11,12 @@ import pytest
 from ..budgets import BUDGETS
 from ..cache import DataCache
 from ..data import Sample, Triplets
+from ..hyperparameters import check_params, declaration_problems, declared, suggest, tuned
 from ..metric import Metric, MetricValue
 from ..refiner import Refiner
 from ..task import Task
 from ..yardstick import EvaluationSettings
 from .toys import make_triplets, toy_settings
-
-
-class _FakeTrial:
-    """Answers Optuna's ``suggest_*`` calls with the lower end of each range."""
-
-    def __init__(self):
-        self.asked: dict[str, Any] = {}
-
-    def suggest_float(self, name, low, high, **kw):
-        assert low <= high, f"{name}: empty range [{low}, {high}]"
-        self.asked[name] = low
-        return low
-
-    def suggest_int(self, name, low, high, **kw):
-        assert low <= high, f"{name}: empty range [{low}, {high}]"
-        self.asked[name] = low
-        return low
-
-    def suggest_categorical(self, name, choices):
-        assert len(choices) > 0, f"{name}: no choices"
-        self.asked[name] = choices[0]
-        return choices[0]
 
 
 class RefinerTestCase:
@@ -72,11 +50,73 @@ class RefinerTestCase:
             unknown = set(type(refiner).defaults(budget)) - set(type(refiner).param_names())
             assert not unknown, f"defaults({budget!r}) names unknown hyperparameters {unknown}"
 
-    def test_search_space_suggests_hyperparameters(self, refiner):
-        trial = _FakeTrial()
-        suggested = type(refiner).search_space(trial)
-        assert set(suggested) <= set(type(refiner).param_names())
-        self._clone(refiner).set_params(**suggested)
+    # -- the hyperparameter declarations (skipped for a refiner that declares none) --------
+
+    def _declared(self, refiner) -> type[Refiner]:
+        cls = type(refiner)
+        if declared(cls) is None:
+            pytest.skip(f"refiner {cls.name!r} declares no hyperparameters")
+        return cls
+
+    def test_declarations_are_sound(self, refiner):
+        """Every constructor argument declared once; budget values, constructor defaults and
+        search ranges inside the allowed values."""
+        cls = self._declared(refiner)
+        assert declaration_problems(cls) == []
+
+    def test_budget_values_pass_their_declarations(self, refiner):
+        cls = self._declared(refiner)
+        for budget in BUDGETS:
+            check_params(cls, cls.defaults(budget), source=f"defaults({budget!r})")
+        check_params(cls, cls.tiny_params(), source="tiny_params()")
+
+    def test_search_range_ends_pass_their_declarations(self, refiner):
+        cls = self._declared(refiner)
+        for end in ("low", "high"):
+            point = {hp.name: (getattr(hp.search, end) if not hp.search.choices
+                               else hp.search.choices[0 if end == "low" else -1])
+                     for hp in tuned(cls)}
+            check_params(cls, point, source=f"the search's {end} ends")
+
+    def test_sampled_point_fits(self, refiner, data):
+        """Points Optuna samples from the declared search space are valid values, and the
+        refiner trains at one of them (on the tiny settings for everything not searched)."""
+        import optuna
+
+        cls = self._declared(refiner)
+        searched = tuned(cls)
+        if not searched:
+            pytest.skip(f"refiner {cls.name!r} searches no hyperparameter")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        points = [suggest(study.ask(), searched) for _ in range(3)]
+        for point in points:
+            assert set(point) == {hp.name for hp in searched}
+            check_params(cls, point, source="a sampled point")
+        sampled = cls(**cls.tiny_params() | points[0]).fit(*data)
+        out = sampled.refine(data[1].x_fast, data[1].g)
+        assert np.isfinite(out.x).all()
+
+    def test_fit_reports_epochs(self, refiner, data):
+        """A refiner whose ``fit`` takes ``report`` calls it once per epoch with a number, and
+        an exception raised by ``report`` (how ``tune`` prunes) stops ``fit``."""
+        if not refiner.reports_epochs():
+            pytest.skip(f"refiner {type(refiner).name!r} reports no epochs")
+        calls = []
+        refiner.fit(*data, report=lambda epoch, value: calls.append((epoch, value)))
+        assert calls, "fit took a report but never called it"
+        epochs = [epoch for epoch, _ in calls]
+        assert all(isinstance(e, int) for e in epochs) and epochs == sorted(set(epochs))
+        assert all(isinstance(v, float) for _, v in calls)
+
+        class Stop(Exception):
+            pass
+
+        def stop(epoch, value):
+            raise Stop
+
+        with pytest.raises(Stop):
+            self._clone(refiner).fit(*data, report=stop)
 
     def test_fit_returns_self_and_keeps_params(self, refiner, data):
         before = refiner.get_params()

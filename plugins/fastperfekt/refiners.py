@@ -10,7 +10,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .training import NetworkRefiner
+from perfekt_bench import Hyperparameter, Search
+from perfekt_bench.hyperparameters import declared_values, with_values
+
+from .training import NETWORK_HYPERPARAMETERS, NetworkRefiner
+
+#: the Fast Perfekt kernel bandwidths (paper Sec. 2.2)
+BANDWIDTHS = Hyperparameter(
+    "bandwidths", "floats", None, "MMD kernel bandwidths; null: the median rule of the paper "
+    "(Sec. 2.2) on the training set", low=0, low_open=True, nullable=True, per_feature="x")
+
+
+def _mdmm_hyperparameters(epsilon: Hyperparameter, *, tune_damping: bool
+                          ) -> tuple[Hyperparameter, ...]:
+    """The MDMM's settings (Platt & Barr 1988): the constraint's target, λ's learning rate
+    (searched over four decades around the papers' 1e-3 and 1e-4), λ's start and the damping."""
+    return (
+        epsilon,
+        Hyperparameter("lr_lambda", "float", 1e-3, "learning rate of the Lagrange multiplier "
+                       "λ (gradient ascent)", low=0, low_open=True,
+                       search=Search(1e-5, 1e-1, log=True)),
+        Hyperparameter("lambda_init", "float", 1.0, "the starting value of λ"),
+        Hyperparameter("damping", "float", 1.0, "the MDMM damping δ (0: a plain Lagrangian)",
+                       low=0, search=Search(0.1, 10.0, log=True) if tune_damping else None),
+    )
 
 
 def _losses():
@@ -69,6 +92,7 @@ class OneStageRefiner(_MedianBandwidths, NetworkRefiner):
 
     name = "onestage"
     needs_pairs = False
+    hyperparameters = (*NETWORK_HYPERPARAMETERS, BANDWIDTHS)
 
     def __init__(self, *, bandwidths: list[float] | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -138,19 +162,30 @@ class TwoStageRefiner(_MDMM, _MedianBandwidths, NetworkRefiner):
         self.switch_patience = switch_patience
 
     hint_keys = (*NetworkRefiner.hint_keys, "twostage")
+    #: the network's, the bandwidths, the MDMM's (ε = 0: MMD_u is held at zero, the recipe
+    #: itself, never tuned) and the stage switch. The MMD_u scale is searched from the
+    #: analytic set's 1 past the jets' 10; the damping over two decades around 1.
+    hyperparameters = (
+        *NETWORK_HYPERPARAMETERS, BANDWIDTHS,
+        *_mdmm_hyperparameters(
+            Hyperparameter("epsilon", "float", 0.0, "the value MMD_u is held at in stage 1",
+                           low=0), tune_damping=True),
+        Hyperparameter("mmd_scale", "float", 1.0, "factor on MMD_u in stage 1 (10 for the "
+                       "paper's jets)", low=0, low_open=True, search=Search(1.0, 100.0, log=True)),
+        Hyperparameter("switch", "str", "early_stopping", "the stage-switch rule",
+                       choices=("early_stopping", "sign_changes")),
+        Hyperparameter("switch_patience", "int", 3, "epochs without a better validation "
+                       "Lagrangian (or sign changes in a row) before stage 2", low=1),
+    )
+    #: ``val_loss`` is the Lagrangian in stage 1 and MMD_b in stage 2, and trials switch at
+    #: different epochs: MMD_b, tracked in both stages, compares trials at every epoch
+    reported = "val_mmd"
 
     @classmethod
     def defaults(cls, budget, hints=None) -> dict[str, Any]:
         """The network's defaults and, on every budget, the task's ``"twostage"`` hint (the
         paper's jets use ``mmd_scale`` 10 and ``lr_lambda`` 1e-4, Table 3)."""
         return super().defaults(budget, hints) | dict((hints or {}).get("twostage", {}))
-
-    @classmethod
-    def search_space(cls, trial) -> dict[str, Any]:
-        return super().search_space(trial) | {
-            "lr_lambda": trial.suggest_float("lr_lambda", 1e-5, 1e-1, log=True),
-            "damping": trial.suggest_float("damping", 0.1, 10.0, log=True),
-            "mmd_scale": trial.suggest_float("mmd_scale", 1.0, 100.0, log=True)}
 
     def setup(self, train):
         from perfekt_bench.errors import ConfigurationError
@@ -210,8 +245,14 @@ class TwoStageRefiner(_MDMM, _MedianBandwidths, NetworkRefiner):
         return True
 
 
+#: the network's hyperparameters with the batches per epoch of the refiners with the CMS MMD
+CMS_KERNEL_NETWORK = with_values(NETWORK_HYPERPARAMETERS,
+                                 max_batches={"smoke": 8, "quick": 24, "paper": None})
+
+
 class _CMSKernelBudget:
-    """Mixin: the ``quick`` budget of the refiners with the CMS MMD caps the batches per epoch.
+    """Mixin: the ``quick`` budget of the refiners with the CMS MMD caps the batches per epoch
+    (:data:`CMS_KERNEL_NETWORK`), whatever a task's hints say.
 
     Its five kernels make a step about five times the cost of the Fast Perfekt MMD (each
     kernel is an exponential over all pairs of the pooled batch); 24 batches of 2048 per epoch
@@ -223,7 +264,7 @@ class _CMSKernelBudget:
     def defaults(cls, budget, hints=None) -> dict[str, Any]:
         params = super().defaults(budget, hints)
         if budget == "quick":
-            params["max_batches"] = 24
+            params["max_batches"] = declared_values(cls, budget)["max_batches"]
         return params
 
 
@@ -235,6 +276,7 @@ class HuberMMDRefiner(_CMSKernelBudget, NetworkRefiner):
 
     name = "huber-mmd"
     needs_pairs = True
+    hyperparameters = CMS_KERNEL_NETWORK
 
     def training_loss(self, out, batch, epoch):
         losses = _losses()
@@ -260,6 +302,15 @@ class CMSMDMMRefiner(_MDMM, _CMSKernelBudget, NetworkRefiner):
         self.damping = damping
 
     hint_keys = (*NetworkRefiner.hint_keys, "cms-mdmm-quick")
+    #: the network's and the MDMM's; the Huber target ε is searched over three decades
+    #: around the paper's 0.084
+    hyperparameters = (
+        *CMS_KERNEL_NETWORK,
+        *_mdmm_hyperparameters(
+            Hyperparameter("epsilon", "float", 0.084, "the value the Huber loss is held at "
+                           "(CMS paper: 0.084)", low=0, search=Search(1e-3, 1.0, log=True)),
+            tune_damping=False),
+    )
 
     @classmethod
     def defaults(cls, budget, hints=None) -> dict[str, Any]:
@@ -270,12 +321,6 @@ class CMSMDMMRefiner(_MDMM, _CMSKernelBudget, NetworkRefiner):
         if budget == "quick":
             params |= dict((hints or {}).get("cms-mdmm-quick", {}))
         return params
-
-    @classmethod
-    def search_space(cls, trial) -> dict[str, Any]:
-        return super().search_space(trial) | {
-            "epsilon": trial.suggest_float("epsilon", 1e-3, 1.0, log=True),
-            "lr_lambda": trial.suggest_float("lr_lambda", 1e-5, 1e-1, log=True)}
 
     def setup(self, train):
         super().setup(train)

@@ -16,20 +16,43 @@ from typing import Any
 
 import numpy as np
 
-from perfekt_bench import EarlyStopping, Refinement, Refiner
+from perfekt_bench import EarlyStopping, Hyperparameter, Refinement, Refiner, Search
+from perfekt_bench.hyperparameters import declared_values
+from perfekt_bench.training import epoch_hyperparameters
 
-#: the network and training of the Fast Perfekt paper's analytic example (Table 3): used on a
-#: task that publishes no "network" hint (see :meth:`perfekt_bench.Task.refiner_hints`)
-DEFAULT_NETWORK = {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
-                   "patience": 10}
-#: what the ``quick`` budget changes on top of a task's published network: a larger learning
-#: rate and fewer epochs, so that a run takes minutes on a laptop CPU
-QUICK_RULE = {"lr": 1e-3, "epochs": 30, "patience": 5}
+#: the hyperparameters of every refiner built on the Fast Perfekt network. The ``paper`` values
+#: are the network and training of the paper's analytic example (Table 3), used on a task that
+#: publishes no "network" hint (see :meth:`perfekt_bench.Task.refiner_hints`); ``quick`` takes
+#: a larger learning rate and fewer epochs, so that a run takes minutes on a laptop CPU;
+#: ``smoke`` is a tiny network for a few batches. Searched by ``tune``: the learning rate over
+#: the values the papers use (1e-5 in the CMS code to 1e-4 in Table 3) up to a decade above
+#: the quick budget's, and the network's size around the analytic paper's 2 × 64, at most
+#: eight times its cost (4 × 128): a 4 × 256 network makes one quick analytic epoch of the
+#: two-stage refiner a minute on a CPU core, a trial up to an hour. Batch size, epochs,
+#: patience and batches per epoch set the budget's cost and are never tuned.
+NETWORK_HYPERPARAMETERS = (
+    Hyperparameter("n_blocks", "int", {"smoke": 1, "quick": 2, "paper": 2},
+                   "residual blocks of two fully connected layers", low=1,
+                   search=Search(1, 4)),
+    Hyperparameter("width", "int", {"smoke": 16, "quick": 64, "paper": 64},
+                   "nodes per layer", low=1, search=Search(choices=(32, 64, 128))),
+    Hyperparameter("lr", "float", {"smoke": 1e-3, "quick": 1e-3, "paper": 1e-4},
+                   "Adam's learning rate of the network", low=0, low_open=True,
+                   search=Search(1e-5, 1e-2, log=True)),
+    Hyperparameter("batch_size", "int", {"smoke": 256, "quick": 2048, "paper": 2048},
+                   "objects per batch (the MMD's sample size)", low=2),
+    *epoch_hyperparameters(epochs={"smoke": 2, "quick": 30, "paper": 100},
+                           patience={"smoke": None, "quick": 5, "paper": 10},
+                           max_batches={"smoke": 8, "quick": None, "paper": None}),
+    Hyperparameter("dropout", "float", 0.0,
+                   "dropout between the layers of a block (CMS paper Sec. 3.1; 0 in Fast "
+                   "Perfekt)", low=0, high=1, high_open=True),
+)
+#: on the ``quick`` budget these keep the budget's values even where a task's "network" hint
+#: sets them: its paper's learning rate and epochs are for hours of GPU training
+QUICK_OWN = ("lr", "epochs", "patience")
 #: objects refined per network call
 _CHUNK = 65536
-#: the ``smoke`` budget: a tiny network for a few batches
-SMOKE = {"n_blocks": 1, "width": 16, "lr": 1e-3, "batch_size": 256, "epochs": 2,
-         "patience": None, "max_batches": 8}
 
 
 @dataclass(frozen=True)
@@ -51,7 +74,12 @@ class NetworkRefiner(Refiner):
 
     needs_pairs = False
     hint_keys = ("network", "network-quick")
+    hyperparameters = NETWORK_HYPERPARAMETERS
+    #: the history key early stopping watches
     monitor = "val_loss"
+    #: the history key given to ``fit``'s ``report`` after each epoch: it must mean the same
+    #: thing at every epoch, so that ``tune`` compares trials at one epoch
+    reported = "val_loss"
 
     def __init__(self, *, n_blocks: int = 2, width: int = 64, lr: float = 1e-4,
                  batch_size: int = 2048, epochs: int = 100, patience: int | None = 10,
@@ -72,26 +100,19 @@ class NetworkRefiner(Refiner):
 
     @classmethod
     def defaults(cls, budget: str, hints=None) -> dict[str, Any]:
-        """``paper``: the network the task publishes as its ``"network"`` hint (its paper's
-        settings; else :data:`DEFAULT_NETWORK`); ``quick``: the same with :data:`QUICK_RULE`
-        and the task's ``"network-quick"`` changes; ``smoke``: a tiny network."""
+        """The declared values of ``budget``; on ``paper``, the network the task publishes as
+        its ``"network"`` hint (its paper's settings) over them; on ``quick``, that hint too
+        except for :data:`QUICK_OWN`, then the task's ``"network-quick"`` changes; ``smoke``
+        (a tiny network) ignores the network hints."""
         hints = hints or {}
-        paper = DEFAULT_NETWORK | dict(hints.get("network", {}))
+        params = declared_values(cls, budget)
+        network = dict(hints.get("network", {}))
         if budget == "paper":
-            return paper
-        if budget == "quick":
-            return paper | QUICK_RULE | dict(hints.get("network-quick", {}))
-        return dict(SMOKE)
-
-    @classmethod
-    def tiny_params(cls) -> dict[str, Any]:
-        return cls.defaults("smoke")
-
-    @classmethod
-    def search_space(cls, trial) -> dict[str, Any]:
-        return {"lr": trial.suggest_float("lr", 1e-5, 1e-2, log=True),
-                "n_blocks": trial.suggest_int("n_blocks", 1, 6),
-                "width": trial.suggest_categorical("width", [32, 64, 128, 256, 512])}
+            params |= network
+        elif budget == "quick":
+            params |= {k: v for k, v in network.items() if k not in QUICK_OWN}
+            params |= dict(hints.get("network-quick", {}))
+        return params
 
     # -- the pieces a method overrides -----------------------------------------------------
 
@@ -135,7 +156,7 @@ class NetworkRefiner(Refiner):
 
     # -- the loop --------------------------------------------------------------------------
 
-    def fit(self, train, validation, *, progress=False):
+    def fit(self, train, validation, *, progress=False, report=None):
         import torch
         from tqdm.auto import tqdm
 
@@ -172,6 +193,8 @@ class NetworkRefiner(Refiner):
             self.history_.append(record)
             epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items()
                                 if k in ("train_loss", "val_loss", "stage", "lambda")})
+            if report is not None:
+                report(epoch, record.get(self.reported, math.nan))
             stopper.patience = self.current_patience()
             plateau = stopper.step(record.get(self.monitor, math.nan), self.model_.state_dict)
             if self.end_epoch(epoch, record) or plateau:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perfekt_bench import Refinement, Refiner
+from perfekt_bench import Hyperparameter, Refinement, Refiner, Search
 
 
 class MomentMatching(Refiner):
@@ -20,16 +20,18 @@ class MomentMatching(Refiner):
     name = "moment-match"
     needs_pairs = False
     outputs_weights = False
+    #: each hyperparameter declared once: checks --set, lists it in `perfekt-bench plugins
+    #: --refiner moment-match`, and is what `perfekt-bench tune` searches
+    hyperparameters = (
+        Hyperparameter("scale", "bool", True, "match the standard deviation too, not only "
+                       "the mean", search=Search(choices=(True, False))),
+    )
 
     # hyperparameters are keyword arguments stored unchanged; no logic here
     def __init__(self, *, scale: bool = True, seed: int = 0, device: str = "cpu"):
         self.scale = scale
         self.seed = seed
         self.device = device
-
-    @classmethod
-    def defaults(cls, budget, hints=None):
-        return {"scale": True}
 
     def fit(self, train, validation, *, progress=False):
         self.mean_fast_ = train.x_fast.mean(axis=0)
