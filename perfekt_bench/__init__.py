@@ -8,6 +8,7 @@ from importlib.metadata import version as _version
 
 from .budgets import BUDGETS
 from .cache import DataCache, load_splits
+from .closure import DownstreamClosure, Measurement, Pull, efficiency
 from .data import FeatureNames, Sample, Splits, Triplets
 from .errors import (
     ConfigurationError,
@@ -44,4 +45,5 @@ __all__ = [
     "Splits", "Task", "TransformedRefiner", "Triplets", "UnknownNameError", "__version__",
     "batched", "hookimpl", "load_refiner", "load_splits", "mean_correlation_difference",
     "pair_differences", "pearson_matrix", "run",
+    "DownstreamClosure", "Measurement", "Pull", "efficiency",
 ]

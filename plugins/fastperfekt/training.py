@@ -18,6 +18,8 @@ import numpy as np
 
 from perfekt_bench import EarlyStopping, Refinement, Refiner
 
+from ..mlp import batch_indices
+
 #: the network and training of the Fast Perfekt paper's analytic example (Table 3): used on a
 #: task that publishes no "network" hint (see :meth:`perfekt_bench.Task.refiner_hints`)
 DEFAULT_NETWORK = {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
@@ -194,14 +196,7 @@ class NetworkRefiner(Refiner):
         return _mean(logs, "val_")
 
     def _batches(self, n: int, generator):
-        import torch
-
-        order = torch.randperm(n, generator=generator)
-        n_batches = max(n // self.batch_size, 1)
-        if self.max_batches is not None:
-            n_batches = min(n_batches, self.max_batches)
-        for b in range(n_batches):
-            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+        return batch_indices(n, self.batch_size, self.max_batches, generator)
 
     @staticmethod
     def _tensors(triplets, device) -> Batch:
