@@ -42,12 +42,16 @@ def test_quantile_levels_are_the_cms_21():
 
 
 def test_quantile_morph_is_piecewise_linear_between_quantiles():
-    source = np.array([[0.0, 1.0, 2.0]] * 5)
-    target = np.array([[10.0, 20.0, 40.0]] * 5)
-    values = np.array([0.0, 0.5, 1.5, 2.0, 3.0])
-    # inside: linear per segment; beyond the last quantile: the last segment extended
+    source = np.array([[0.0, 1.0, 2.0]] * 6)
+    target = np.array([[10.0, 20.0, 40.0]] * 6)
+    values = np.array([-1.0, 0.0, 0.5, 1.5, 2.0, 3.0])
+    # inside: linear per segment; beyond the outermost quantiles: shifted with them
     np.testing.assert_allclose(quantile_morph(values, source, target),
-                               [10.0, 15.0, 30.0, 40.0, 60.0])
+                               [9.0, 10.0, 15.0, 30.0, 40.0, 41.0])
+    # a narrow outer source segment does not throw a tail value far out
+    narrow = quantile_morph(np.array([-5.0]), np.array([[0.0, 1e-4, 1.0]]),
+                            np.array([[0.0, 1.0, 2.0]]))
+    assert narrow[0] == pytest.approx(-5.0)
     flat = quantile_morph(np.array([1.0]), np.array([[1.0, 1.0, 2.0]]),
                           np.array([[0.0, 4.0, 8.0]]))
     assert np.isfinite(flat).all()

@@ -32,8 +32,10 @@ def smoke(task="analytic", refiner="identity", **kw):
 
 def test_identity_refined_equals_fastsim_exactly(tmp_path, builtins):
     result = run(smoke(json_path=str(tmp_path / "out.json")), host=builtins)
+    # every metric that applies to analytic; the opt-in ones (fpd, kpd, c2st) do not
     assert set(result.metrics) == {"mmd", "mmd_u", "omniscient_mmd", "mse", "chi2_ndof",
-                                   "chi2", "corr_diff", "n_eff"}
+                                   "chi2", "corr_diff", "n_eff", "cond_corr_diff", "cond_mmd",
+                                   "closure_pull"}
     for name, per in result.metrics.items():
         assert per["refined"] == per["fastsim"], name
     assert "mse" not in result.metrics["mse"].keys() - {"fastsim", "refined"}
@@ -55,8 +57,8 @@ def test_json_schema(tmp_path):
 def test_store_rows_and_run_folder(tmp_path, builtins):
     result = run(smoke(refiner="mse", results_dir=str(tmp_path / "res")), host=builtins)
     rows = ResultsStore(tmp_path / "res").read()
-    # 8 metrics × 3 candidates, less the floor's MSE
-    assert len(rows) == 23
+    # 11 metrics × 3 candidates, less the floor's MSE
+    assert len(rows) == 32
     assert set(rows["candidate"]) == {"fastsim", "refined", "fullsim"}
     for column in ("run_id", "task", "refiner", "metric", "value", "error", "fit_seconds",
                    "refine_seconds_per_object", "package_version", "git_revision",
