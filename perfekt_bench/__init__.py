@@ -8,6 +8,7 @@ from importlib.metadata import version as _version
 
 from .budgets import BUDGETS
 from .cache import DataCache, load_splits
+from .closure import DownstreamClosure, Measurement, Pull, efficiency
 from .comparison import CompareConfig, CompareResult, compare
 from .data import FeatureNames, Sample, Splits, Triplets
 from .errors import (
@@ -45,12 +46,13 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "BUDGETS", "CompareConfig", "CompareResult", "ConfigurationError", "DataCache", "DataError",
-    "EarlyStopping", "EvaluationSettings", "FeatureNames", "FeatureTransform", "Hyperparameter",
-    "IncompatibleError", "Metric", "MetricValue", "ObjectChunk", "ObjectReader",
-    "OmniscientColumn", "PerfektBenchError", "PerfektBenchWarning", "PluginHost", "Refinement",
-    "Refiner", "Registry", "RunConfig", "RunResult", "Sample", "Search", "Splits", "Task",
-    "TransformedRefiner", "Triplets", "TuneConfig", "TuneResult", "UnknownNameError",
-    "__version__", "batched", "compare", "export_run", "hookimpl", "load_refiner",
-    "load_splits", "mean_correlation_difference", "measure_latency", "pair_differences",
-    "pearson_matrix", "refine_file", "run", "tune",
+    "DownstreamClosure", "EarlyStopping", "EvaluationSettings", "FeatureNames",
+    "FeatureTransform", "Hyperparameter", "IncompatibleError", "Measurement", "Metric",
+    "MetricValue", "ObjectChunk", "ObjectReader", "OmniscientColumn", "PerfektBenchError",
+    "PerfektBenchWarning", "PluginHost", "Pull", "Refinement", "Refiner", "Registry",
+    "RunConfig", "RunResult", "Sample", "Search", "Splits", "Task", "TransformedRefiner",
+    "Triplets", "TuneConfig", "TuneResult", "UnknownNameError", "__version__", "batched",
+    "compare", "efficiency", "export_run", "hookimpl", "load_refiner", "load_splits",
+    "mean_correlation_difference", "measure_latency", "pair_differences", "pearson_matrix",
+    "refine_file", "run", "tune",
 ]

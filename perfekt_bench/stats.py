@@ -24,9 +24,14 @@ def pair_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def mean_correlation_difference(candidate: np.ndarray, reference: np.ndarray,
-                                weights: np.ndarray | None = None) -> float:
+                                weights: np.ndarray | None = None, *,
+                                cross: int | None = None) -> float:
     """Mean over the column pairs i < j of |ρ_ij(candidate) − ρ_ij(reference)| (Fast Perfekt
     paper, Fig. 7), the candidate's Pearson coefficients weighted by ``weights``.
+
+    ``cross`` = k keeps only the pairs of one of the first k columns with one of the others:
+    the block of refined features × conditioning of the CMS FastSim refinement paper's Fig. 4
+    when the columns are (x, g) and k is the number of refined features.
 
     A constant column has no defined correlation; it counts as uncorrelated (ρ = 0) with every
     other column, so a refiner that collapses a feature is charged for the correlations it lost
@@ -34,7 +39,8 @@ def mean_correlation_difference(candidate: np.ndarray, reference: np.ndarray,
     """
     a = np.nan_to_num(pearson_matrix(candidate, weights), nan=0.0)
     b = np.nan_to_num(pearson_matrix(reference), nan=0.0)
-    diff = pair_differences(a, b)
+    diff = (pair_differences(a, b) if cross is None
+            else np.abs(a[:cross, cross:] - b[:cross, cross:]).ravel())
     return float(diff.mean()) if len(diff) else math.nan
 
 

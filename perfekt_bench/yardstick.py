@@ -12,16 +12,24 @@ from typing import Any
 
 import numpy as np
 
+from .closure import DownstreamClosure
+
 
 @dataclass(frozen=True)
 class OmniscientColumn:
     """One column of the omniscient set (Fast Perfekt paper, Sec. 2.2): its group
-    (``g``, ``x`` or ``h``), name, kernel bandwidth and an optional transform (``"log10"``)."""
+    (``g``, ``x`` or ``h``), name, kernel bandwidth and an optional transform (``"log10"``).
+
+    ``minus`` names a conditioning column subtracted from this one after its transform: the
+    detector response x − g where refined and conditioning features measure the same quantity
+    (used by the conditional set, :attr:`EvaluationSettings.conditional`).
+    """
 
     group: str
     name: str
     bandwidth: float
     transform: str | None = None
+    minus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,12 @@ class EvaluationSettings:
     ``chi2_bins``: fixed bin edges per refined feature for the binned χ² (and the figures);
     ``primary_metric``: the metric a leaderboard ranks by;
     ``opt_in_metrics``: metrics that are measured only where a task asks for them (those whose
-    class sets ``opt_in``, e.g. because they cost seconds per candidate).
+    class sets ``opt_in``, e.g. because they cost seconds per candidate);
+    ``closure``: the task's downstream physics quantity (:class:`perfekt_bench.DownstreamClosure`)
+    for the ``closure_pull`` metric, or None;
+    ``conditional``: the columns of the conditional MMD (``cond_mmd``): the conditioning and the
+    refined features, or their response x − g, with bandwidths that resolve the reference's
+    spread of x at fixed g; empty where a task publishes none.
     """
 
     batch_size: int
@@ -43,9 +56,14 @@ class EvaluationSettings:
     chi2_bins: tuple[tuple[float, ...], ...]
     primary_metric: str = "omniscient_mmd"
     opt_in_metrics: tuple[str, ...] = ()
+    closure: DownstreamClosure | None = None
+    conditional: tuple[OmniscientColumn, ...] = ()
 
     def omniscient_bandwidths(self) -> np.ndarray:
         return np.array([c.bandwidth for c in self.omniscient], dtype=np.float64)
+
+    def conditional_bandwidths(self) -> np.ndarray:
+        return np.array([c.bandwidth for c in self.conditional], dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (tuples become lists)."""
@@ -62,6 +80,9 @@ class EvaluationSettings:
                 omniscient=tuple(OmniscientColumn(**c) for c in doc["omniscient"]),
                 chi2_bins=tuple(tuple(float(e) for e in edges) for edges in doc["chi2_bins"]),
                 primary_metric=str(doc.get("primary_metric", "omniscient_mmd")),
-                opt_in_metrics=tuple(doc.get("opt_in_metrics", ())))
+                opt_in_metrics=tuple(doc.get("opt_in_metrics", ())),
+                closure=(DownstreamClosure(**doc["closure"]) if doc.get("closure") is not None
+                         else None),
+                conditional=tuple(OmniscientColumn(**c) for c in doc.get("conditional", ())))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a perfekt-bench evaluation settings document: {exc!r}") from exc

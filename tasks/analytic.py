@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 
 from perfekt_bench import (
+    DownstreamClosure,
     EvaluationSettings,
     FeatureNames,
+    Measurement,
     OmniscientColumn,
     Task,
     Triplets,
@@ -37,8 +39,20 @@ PAPER_BANDWIDTH = 1.3658
 #: Bandwidths of x_gen and h by the paper's median rule (fullsim vs fastsim, 2000 × 2000
 #: training objects, data seed 0), fixed here so every candidate meets the same yardstick.
 OMNISCIENT_BANDWIDTHS = {"x_gen": 1.3255, "h": 1.3050}
+#: Bandwidth of fullsim's response x − x_gen in the conditional MMD: the median rule on fullsim
+#: against itself (2000 training objects, data seed 0: 0.401–0.407).
+RESPONSE_BANDWIDTH = 0.40
 #: 20 equal bins over the 0.1–99.9 % range of fullsim x ([−4.06, 4.09]), rounded.
 CHI2_EDGES = tuple(np.linspace(-4.0, 4.0, 21).round(6).tolist())
+
+#: the downstream closure's templates: fullsim's x of each population, (mean, variance), from
+#: the parameters above (GT mean and variance, plus fullsim's smearing and bias)
+FULLSIM_TEMPLATES = {
+    "large": [PARAMETERS["mean_large"][0],
+              PARAMETERS["cov_large"][0][0] + PARAMETERS["cov_full"][0][0]],
+    "small": [PARAMETERS["mean_small"][0] + PARAMETERS["bias_full"][0],
+              PARAMETERS["cov_small"][0][0] + PARAMETERS["cov_full"][0][0]],
+}
 
 #: Fast Perfekt paper, Table 3 (analytic): the network and its training
 PAPER_NETWORK = {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "epochs": 100,
@@ -96,6 +110,12 @@ class AnalyticMixture(Task):
                         OmniscientColumn("h", "h", OMNISCIENT_BANDWIDTHS["h"])),
             chi2_bins=(CHI2_EDGES,),
             primary_metric="omniscient_mmd",
+            conditional=(OmniscientColumn("g", "x_gen", OMNISCIENT_BANDWIDTHS["x_gen"]),
+                         OmniscientColumn("x", "x", RESPONSE_BANDWIDTH, minus="x_gen")),
+            closure=DownstreamClosure(
+                "perfekt_bench_tasks.analytic:small_population_fraction", FULLSIM_TEMPLATES,
+                "fraction of the small population from a two-template maximum-likelihood fit "
+                "of x (fullsim's population shapes)"),
         )
 
     def generate(self, size: int, seed: int, *, progress: bool = False) -> Triplets:
@@ -117,6 +137,44 @@ class AnalyticMixture(Task):
         return Triplets(g=col(gt, 0), x_fast=col(fast, 0), x_full=col(full, 0),
                         h_fast=col(fast, 1), h_full=col(full, 1),
                         names=self.feature_names, paired=True, source=f"{self.name} generator")
+
+
+def small_population_fraction(sample, *, large, small) -> list[Measurement]:
+    """The analytic task's downstream quantity: the fraction f of the small population, fitted
+    to x by unbinned maximum likelihood with two fixed Gaussian templates (fullsim's x of each
+    population, ``large`` and ``small`` as (mean, variance)): p(x) = (1 − f) p_L(x) + f p_s(x),
+    f ∈ [0, 1] (a template fit, as a physicist fits a signal fraction).
+
+    Weighted candidates maximise Σ w log p. The uncertainty is the sandwich estimate
+    σ² = Σ w² u² / (Σ w u²)² with u = (p_s − p_L)/p at the fitted f, which is the inverse
+    Fisher information 1/Σ u² without weights.
+    """
+    x = np.asarray(sample.x[:, 0], dtype=np.float64)
+    w = np.ones(len(x)) if sample.weight is None else np.asarray(sample.weight, np.float64)
+
+    def gauss(mean_variance):
+        mean, variance = mean_variance
+        return np.exp(-0.5 * (x - mean) ** 2 / variance) / np.sqrt(2 * np.pi * variance)
+
+    p_large, p_small = gauss(large), gauss(small)
+    delta = p_small - p_large
+
+    def score(f: float) -> float:
+        return float(np.sum(w * delta / ((1 - f) * p_large + f * p_small)))
+
+    if score(0.0) <= 0:
+        f = 0.0
+    elif score(1.0) >= 0:
+        f = 1.0
+    else:
+        lo, hi = 0.0, 1.0
+        for _ in range(60):  # the score falls with f: bisect its zero to 1e-18
+            f = 0.5 * (lo + hi)
+            lo, hi = (f, hi) if score(f) > 0 else (lo, f)
+        f = 0.5 * (lo + hi)
+    u = delta / ((1 - f) * p_large + f * p_small)
+    error = np.sqrt(np.sum(w**2 * u**2)) / np.sum(w * u**2)
+    return [Measurement("small-population fraction", f, float(error))]
 
 
 @hookimpl

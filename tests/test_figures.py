@@ -4,6 +4,7 @@
 import dataclasses
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from perfekt_bench.rundir import EvaluationTable, read_evaluation, read_settings
 from perfekt_bench.stats import mean_correlation_difference, pearson_matrix
 from perfekt_bench_plugins import figures
 from perfekt_bench_plugins.figures import common, loss, scatter
-from perfekt_bench_plugins.metrics import CorrelationDifference
+from perfekt_bench_plugins.metrics import ConditionalCorrelationDifference, CorrelationDifference
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("distributions.png", "scatter.png", "correlations.png", "loss.png")
@@ -295,7 +296,12 @@ def test_correlations_with_the_conditioning(tmp_path):
     frame["refined.b"] = np.random.default_rng(5).normal(size=len(frame))
     means = figures.plot_correlations(EvaluationTable(frame), tmp_path / "cond.png",
                                       partners="g")
-    assert means["fastsim"] == pytest.approx(0, abs=1e-12) and means["refined"] > 0.5
+    # the mean runs over the refined × conditioning pairs (a, a_gen) and (b, a_gen): b lost its
+    # correlation of 1 with a_gen, a kept it
+    refined = arrays_of(EvaluationTable(frame), "g")["refined"]
+    expected = (1 - pearson_matrix(refined)[1, 2]) / 2
+    assert means["fastsim"] == pytest.approx(0, abs=1e-12)
+    assert means["refined"] == pytest.approx(expected, rel=1e-12) and expected > 0.4
     assert_png(tmp_path / "cond.png")
 
 
@@ -312,8 +318,11 @@ def test_correlations_need_a_hidden_feature(mse_run, tmp_path):
     assert not (run_dir / "figures" / "correlations.png").exists()
 
 
+@pytest.mark.parametrize("partners", ["h", "g"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_figure_means_are_the_corr_diff_metric(mse_run, tmp_path, weighted):
+def test_figure_means_are_the_correlation_metrics(mse_run, tmp_path, weighted, partners):
+    """correlations.png shows corr_diff, correlations_conditioning.png cond_corr_diff: the same
+    numbers, from the same function."""
     frame = read_evaluation(mse_run.run_dir).frame
     n = len(frame)
     if weighted:
@@ -322,26 +331,28 @@ def test_figure_means_are_the_corr_diff_metric(mse_run, tmp_path, weighted):
     task = perfekt_bench.plugins.default_host().task("analytic")
     names = perfekt_bench.FeatureNames(g=("x_gen",), x=("x",), h=("h",))
 
-    def sample(prefix_x, col_h, weight=None):
-        return perfekt_bench.Sample(frame[["g.x_gen"]].to_numpy(), frame[[prefix_x]].to_numpy(),
+    def sample(prefix_x, col_h, col_g="g.x_gen", weight=None):
+        return perfekt_bench.Sample(frame[[col_g]].to_numpy(), frame[[prefix_x]].to_numpy(),
                                     frame[[col_h]].to_numpy(), names, weight)
 
     weight = frame["refined.weight"].to_numpy() if weighted else None
     candidates = {"fastsim": sample("fastsim.x", "h_fast.h"),
-                  "refined": sample("refined.x", "h_fast.h", weight)}
-    reference = sample("reference.x.x", "reference.h.h")
-    metric = CorrelationDifference()
+                  "refined": sample("refined.x", "h_fast.h", weight=weight)}
+    reference = sample("reference.x.x", "reference.h.h", "reference.g.x_gen")
+    metric = CorrelationDifference() if partners == "h" else ConditionalCorrelationDifference()
+    difference = partial(mean_correlation_difference, cross=1 if partners == "g" else None)
 
     def metric_value(cand, batch_size):
         settings = dataclasses.replace(task.evaluation(), batch_size=batch_size)
         return metric.compute(candidates[cand], reference, settings=settings)
 
-    means = figures.plot_correlations(table, tmp_path / "correlations.png", batch_size=1000)
-    arrays, figure_weight = arrays_of(table), table.weights()
+    means = figures.plot_correlations(table, tmp_path / "correlations.png", batch_size=1000,
+                                      partners=partners)
+    arrays, figure_weight = arrays_of(table, partners), table.weights()
     for cand in candidates:
         assert means[cand] == pytest.approx(metric_value(cand, n + 1).value, rel=1e-9)
         per_batch = metric_value(cand, 1000)
-        figure = batched(mean_correlation_difference, arrays[cand], arrays["fullsim"],
+        figure = batched(difference, arrays[cand], arrays["fullsim"],
                          figure_weight if cand == "refined" else None, batch_size=1000)
         assert figure.value == pytest.approx(per_batch.value, rel=1e-9)
         assert figure.error == pytest.approx(per_batch.error, rel=1e-9)

@@ -34,8 +34,10 @@ def smoke(task="analytic", refiner="identity", **kw):
 
 def test_identity_refined_equals_fastsim_exactly(tmp_path, builtins):
     result = run(smoke(json_path=str(tmp_path / "out.json")), host=builtins)
+    # every metric that applies to analytic; the opt-in ones (fpd, kpd, c2st) do not
     assert set(result.metrics) == {"mmd", "mmd_u", "omniscient_mmd", "mse", "chi2_ndof",
-                                   "chi2", "corr_diff", "n_eff", *LATENCY_METRICS}
+                                   "chi2", "corr_diff", "n_eff", "cond_corr_diff", "cond_mmd",
+                                   "closure_pull", *LATENCY_METRICS}
     for name, per in result.metrics.items():
         if name not in LATENCY_METRICS:  # measured on the refined candidate only
             assert per["refined"] == per["fastsim"], name
@@ -60,8 +62,8 @@ def test_json_schema(tmp_path):
 def test_store_rows_and_run_folder(tmp_path, builtins):
     result = run(smoke(refiner="mse", results_dir=str(tmp_path / "res")), host=builtins)
     rows = ResultsStore(tmp_path / "res").read()
-    # 8 metrics × 3 candidates, less the floor's MSE, and 3 latency metrics of the refined
-    assert len(rows) == 26
+    # 11 metrics × 3 candidates, less the floor's MSE, and 3 latency metrics of the refined
+    assert len(rows) == 35
     latency = rows[rows["metric"].isin(list(LATENCY_METRICS))]
     assert set(latency["candidate"]) == {"refined"} and len(latency) == 3
     assert (latency["backend"] == "onnxruntime").all()

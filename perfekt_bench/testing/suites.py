@@ -240,9 +240,12 @@ class TaskTestCase:
         assert len(settings.chi2_bins) == len(names.x)
         for edges in settings.chi2_bins:
             assert len(edges) >= 2 and np.all(np.diff(edges) > 0)
-        for col in settings.omniscient:
+        for col in settings.omniscient + settings.conditional:
             assert col.name in names.of_group(col.group), col
             assert col.bandwidth > 0 and col.transform in (None, "log10")
+            assert col.minus is None or col.minus in names.g, col
+        if settings.closure is not None:
+            assert callable(settings.closure.resolve()), settings.closure
 
 
 class MetricTestCase:

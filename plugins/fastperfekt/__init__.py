@@ -7,12 +7,13 @@ from .refiners import (
     HuberMMDRefiner,
     MSERefiner,
     OneStageRefiner,
+    TwoStageCondRefiner,
     TwoStageRefiner,
 )
 from .training import NetworkRefiner
 
-BUILTIN_REFINERS = (MSERefiner, OneStageRefiner, TwoStageRefiner, HuberMMDRefiner,
-                    CMSMDMMRefiner)
+BUILTIN_REFINERS = (MSERefiner, OneStageRefiner, TwoStageRefiner, TwoStageCondRefiner,
+                    HuberMMDRefiner, CMSMDMMRefiner)
 
 __all__ = [cls.__name__ for cls in BUILTIN_REFINERS] + ["BUILTIN_REFINERS", "NetworkRefiner"]
 

@@ -20,6 +20,8 @@ from perfekt_bench import EarlyStopping, Hyperparameter, Refinement, Refiner, Se
 from perfekt_bench.hyperparameters import declared_values
 from perfekt_bench.training import epoch_hyperparameters
 
+from ..mlp import batch_indices
+
 #: the hyperparameters of every refiner built on the Fast Perfekt network. The ``paper`` values
 #: are the network and training of the paper's analytic example (Table 3), used on a task that
 #: publishes no "network" hint (see :meth:`perfekt_bench.Task.refiner_hints`); ``quick`` takes
@@ -219,14 +221,7 @@ class NetworkRefiner(Refiner):
         return _mean(logs, "val_")
 
     def _batches(self, n: int, generator):
-        import torch
-
-        order = torch.randperm(n, generator=generator)
-        n_batches = max(n // self.batch_size, 1)
-        if self.max_batches is not None:
-            n_batches = min(n_batches, self.max_batches)
-        for b in range(n_batches):
-            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+        return batch_indices(n, self.batch_size, self.max_batches, generator)
 
     @staticmethod
     def _tensors(triplets, device) -> Batch:

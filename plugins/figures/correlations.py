@@ -3,6 +3,7 @@ the conditioning (CMS FastSim refinement, Fig. 4), and their differences to full
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,12 @@ def plot_correlations(table: EvaluationTable, out_path: str | Path, *, title: st
 
     Top row: fullsim (the metrics' reference, half B), fastsim and refined fastsim (weighted
     Pearson when the refiner gives non-uniform weights); bottom row: |fastsim − fullsim| and
-    |refined − fullsim|, each titled with the mean over the pairs i < j on the whole half and,
-    given the yardstick's ``batch_size``, as mean ± std over batches of that size, exactly as
-    the correlation metric measures it (:func:`perfekt_bench.stats.mean_correlation_difference`;
-    a constant feature counts as uncorrelated). Returns the whole-half means per candidate.
+    |refined − fullsim|, each titled with the mean on the whole half and, given the yardstick's
+    ``batch_size``, as mean ± std over batches of that size, exactly as the correlation metric
+    measures it (:func:`perfekt_bench.stats.mean_correlation_difference`; a constant feature
+    counts as uncorrelated): over all pairs i < j for hidden partners (``corr_diff``), over the
+    refined × conditioning pairs for ``partners="g"`` (``cond_corr_diff``). Returns the
+    whole-half means per candidate.
     """
     kind = KINDS[partners]
     p_names = table.hidden if partners == "h" else table.conditioning
@@ -44,6 +47,8 @@ def plot_correlations(table: EvaluationTable, out_path: str | Path, *, title: st
     if len(names) < 2:
         raise DataError("a correlation matrix needs at least two variables")
     plt = pyplot()
+    n_x = len(table.features)
+    difference = partial(mean_correlation_difference, cross=n_x if partners == "g" else None)
 
     weight = table.weights()
     arrays = {cand: table.candidate(cand, partners) for cand in ("fastsim", "refined")}
@@ -52,11 +57,10 @@ def plot_correlations(table: EvaluationTable, out_path: str | Path, *, title: st
     matrices = {cand: pearson_matrix(arrays[cand], weights.get(cand))
                 for cand in ("fullsim", "fastsim", "refined")}
     diffs = {cand: np.abs(matrices[cand] - matrices["fullsim"]) for cand in ("fastsim", "refined")}
-    means = {cand: mean_correlation_difference(arrays[cand], arrays["fullsim"], weights.get(cand))
+    means = {cand: difference(arrays[cand], arrays["fullsim"], weights.get(cand))
              for cand in diffs}
 
     d = len(names)
-    n_x = len(table.features)
     side = max(3.4, 0.55 * d + 1.3)
     fontsize = float(np.clip(13 - 0.5 * d, 8, 11))
     fig, axes = plt.subplots(2, 3, figsize=(3 * side + 1.2, 2 * side + 1.4), dpi=DPI,
@@ -93,7 +97,7 @@ def plot_correlations(table: EvaluationTable, out_path: str | Path, *, title: st
         _annotate(ax, diffs[cand], lambda v: v > 0.6 * vmax, fontsize)
         line = f"mean {means[cand]:.3f}"
         if batches:
-            value = batched(mean_correlation_difference, arrays[cand], arrays["fullsim"],
+            value = batched(difference, arrays[cand], arrays["fullsim"],
                             weights.get(cand), batch_size=batch_size)
             line += f" · per batch {value.value:.3f}" + (
                 f" ± {value.error:.3f}" if np.isfinite(value.error) else "")
@@ -101,15 +105,20 @@ def plot_correlations(table: EvaluationTable, out_path: str | Path, *, title: st
     fig.colorbar(image, ax=axes[1, 1:].tolist(), shrink=0.85,
                  label="|Δ Pearson correlation|")
 
-    pairs = d * (d - 1) // 2
+    if partners == "g":
+        pairs = n_x * len(p_names)
+        which = f"the {pairs} refined × conditioning pair{'s' if pairs > 1 else ''} " \
+                "(metric cond_corr_diff)"
+    else:
+        pairs = d * (d - 1) // 2
+        which = f"the {pairs} pair{'s' if pairs > 1 else ''} i < j (metric corr_diff)"
     notes = [f"Pearson correlations of the refined ({', '.join(names[:n_x])}) and {kind} "
              f"({', '.join(p_names)}) features, separated by lines",
-             f"mean: of |Δ| over the {pairs} pair{'s' if pairs > 1 else ''} i < j"]
+             f"mean: of |Δ| over {which}"]
     if batches:
         notes[-1] += f"; per batch: mean ± std over batches of {batch_size} objects"
     if table.has_reference:
-        floor = mean_correlation_difference(table.candidate("fullsim", partners),
-                                            arrays["fullsim"])
+        floor = difference(table.candidate("fullsim", partners), arrays["fullsim"])
         notes.append(f"noise floor |fullsim half A − half B|: mean {floor:.3f}")
     fig.suptitle((f"{title}\n" if title else "") + "\n".join(notes), fontsize=10)
     save(fig, out_path)

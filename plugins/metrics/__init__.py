@@ -4,15 +4,18 @@ FastSim refinement paper, Table 1), one plugin."""
 from perfekt_bench import hookimpl
 
 from .binned import Chi2PerNdof, Chi2Total
-from .correlation import CorrelationDifference
-from .distribution import MMD, OmniscientMMD, UnbiasedMMD
+from .classifier import ClassifierJSD, ClassifierTwoSampleTest
+from .closure import ClosurePull
+from .correlation import ConditionalCorrelationDifference, CorrelationDifference
+from .distribution import MMD, ConditionalMMD, OmniscientMMD, UnbiasedMMD
 from .pairs import MeanSquaredError
 from .physics_distance import FrechetPhysicsDistance, KernelPhysicsDistance
 from .weights import EffectiveSampleSize
 
 BUILTIN_METRICS = (MMD, UnbiasedMMD, OmniscientMMD, MeanSquaredError, Chi2PerNdof, Chi2Total,
-                   CorrelationDifference, EffectiveSampleSize, FrechetPhysicsDistance,
-                   KernelPhysicsDistance)
+                   CorrelationDifference, ConditionalCorrelationDifference, EffectiveSampleSize,
+                   FrechetPhysicsDistance, KernelPhysicsDistance, ClassifierTwoSampleTest,
+                   ClassifierJSD, ClosurePull, ConditionalMMD)
 
 __all__ = [cls.__name__ for cls in BUILTIN_METRICS] + ["BUILTIN_METRICS"]
 

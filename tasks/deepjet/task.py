@@ -20,7 +20,14 @@ import numpy as np
 from perfekt_bench import EvaluationSettings, FeatureNames, OmniscientColumn, Task, Triplets
 
 from . import definitions as d
-from .evaluation import CHI2_EDGES, LOG10_FEATURES, MMD_BANDWIDTHS, OMNISCIENT_BANDWIDTHS
+from .evaluation import (
+    CHI2_EDGES,
+    CLOSURE,
+    LOG10_FEATURES,
+    MMD_BANDWIDTHS,
+    OMNISCIENT_BANDWIDTHS,
+    OPT_IN_METRICS,
+)
 
 #: CMS paper, Secs. 3.1 and 3.4: 5 blocks of 1024 with dropout 0.5, Adam 1e-4, 100 epochs of
 #: 500 batches of 4096
@@ -119,7 +126,13 @@ class DeepJetTask(Task):
                   for n in d.H_NAMES)),
             chi2_bins=tuple(CHI2_EDGES for _ in d.X_NAMES),
             primary_metric="fpd",
-            opt_in_metrics=("fpd", "kpd"),
+            opt_in_metrics=OPT_IN_METRICS,
+            closure=CLOSURE,
+            conditional=(
+                *(OmniscientColumn("g", n, OMNISCIENT_BANDWIDTHS[n],
+                                   "log10" if n in LOG10_FEATURES else None)
+                  for n in d.G_NAMES),
+                *(OmniscientColumn("x", n, MMD_BANDWIDTHS[n]) for n in d.X_NAMES)),
         )
 
     refine_help = ("a CMS NanoAOD ROOT file (FastSim): every jet of the Jet collection with a "

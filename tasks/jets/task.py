@@ -21,9 +21,12 @@ from perfekt_bench import EvaluationSettings, FeatureNames, OmniscientColumn, Ta
 from . import definitions as d
 from .evaluation import (
     CHI2_EDGES,
+    CLOSURE,
     LOG10_FEATURES,
     MMD_BANDWIDTHS,
     OMNISCIENT_BANDWIDTHS,
+    OPT_IN_METRICS,
+    RESPONSE_BANDWIDTHS,
 )
 
 #: Fast Perfekt paper, Table 3 (jets): the network and its training
@@ -105,6 +108,12 @@ class JetsTask(Task):
                   for n in d.H_NAMES)),
             chi2_bins=tuple(CHI2_EDGES for _ in d.X_NAMES),
             primary_metric="mmd",
+            opt_in_metrics=OPT_IN_METRICS,
+            closure=CLOSURE,
+            conditional=(
+                *(OmniscientColumn("g", n, OMNISCIENT_BANDWIDTHS[n]) for n in d.G_NAMES),
+                *(OmniscientColumn("x", n, RESPONSE_BANDWIDTHS[n], minus=gen)
+                  for n, gen in zip(d.X_NAMES, d.G_NAMES, strict=True))),
         )
 
     def generate(self, size: int, seed: int, *, progress: bool = False, workers: int = 1,
