@@ -51,10 +51,10 @@ def cache_label(cache_dir: str | os.PathLike | None) -> str:
 
 
 def source_digest(task: Task) -> str:
-    """A hash of the source of the task's module and of every module it declares in
-    :meth:`~perfekt_bench.Task.source_modules`."""
+    """A hash of the source of the modules that make the task's data: those it declares in
+    :meth:`~perfekt_bench.Task.source_modules`, or, when it declares none, its own module."""
     digest = hashlib.sha256()
-    modules = [inspect.getmodule(type(task)), *task.source_modules()]
+    modules = task.source_modules() or [inspect.getmodule(type(task))]
     for module in modules:
         try:
             source = inspect.getsource(module)  # type: ignore[arg-type]

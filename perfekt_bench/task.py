@@ -23,9 +23,9 @@ class Task(abc.ABC):
 
     Subclasses set the class attributes and implement :meth:`evaluation` and :meth:`generate`;
     loading, splitting and the Parquet cache belong to :class:`perfekt_bench.DataCache`.
-    Everything that shapes the data enters the cache key: :meth:`parameters`, the source of the
-    task's own module and of every module :meth:`source_modules` names, the size, the seed
-    and :attr:`split_fractions`.
+    Everything that shapes the data enters the cache key: :meth:`parameters`, the source of
+    every module :meth:`source_modules` names (of the task's own module when it names none),
+    the size, the seed and :attr:`split_fractions`.
     """
 
     name: ClassVar[str]
@@ -46,8 +46,10 @@ class Task(abc.ABC):
         return {}
 
     def source_modules(self) -> list[ModuleType]:
-        """The modules, besides the task's own, whose code shapes the generated data: their
-        source enters the cache key, so editing them regenerates the data."""
+        """The modules whose code shapes the generated data: their source enters the cache
+        key, so editing them regenerates the data. Empty (the default): the task's own module
+        does. Name the generator's modules, and keep the yardstick out of them, so that
+        tuning the evaluation does not regenerate the data."""
         return []
 
     def data_card(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def paper_size(tmp_path_factory):
 def test_populations_and_biases(monkeypatch):
     # move the small population far away in h so that h labels each object exactly
     params = PARAMETERS | {"mean_small": [PARAMETERS["mean_small"][0], 100.0]}
-    monkeypatch.setattr("perfekt_bench_tasks.analytic.PARAMETERS", params)
+    monkeypatch.setattr("perfekt_bench_tasks.analytic.generation.PARAMETERS", params)
     t = AnalyticMixture().generate(40_000, seed=3)
     small = t.h_full[:, 0] > 50
     assert small.mean() == pytest.approx(1 - params["fraction_large"], abs=1e-4)

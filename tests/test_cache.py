@@ -68,3 +68,21 @@ def test_default_size_is_the_budgets(tmp_path):
     task = AnalyticMixture()
     splits = DataCache(tmp_path).load(task, budget="smoke")
     assert len(splits.train) + len(splits.validation) + len(splits.test) == task.sizes["smoke"]
+
+
+def test_a_task_that_declares_its_modules_is_keyed_by_them_alone():
+    """The analytic task names its generator module: its yardstick and closure (in the task
+    module) can change without regenerating the data; a task naming none is keyed by its own
+    module."""
+    import hashlib
+    import inspect
+
+    from perfekt_bench.cache import source_digest
+    from perfekt_bench_tasks.analytic import generation, task
+
+    expected = hashlib.sha256(inspect.getsource(generation).encode()).hexdigest()
+    assert source_digest(AnalyticMixture()) == expected
+    undeclared = type("Undeclared", (AnalyticMixture,), {"source_modules": lambda self: []})
+    assert source_digest(undeclared()) == hashlib.sha256(
+        inspect.getsource(inspect.getmodule(undeclared)).encode()).hexdigest()
+    assert task.__name__ != generation.__name__

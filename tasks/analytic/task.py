@@ -1,7 +1,9 @@
-"""The analytic Gaussian-mixture task of the Fast Perfekt paper (Sec. 3, Fig. 3, Table 1)."""
+"""The analytic Gaussian-mixture task of the Fast Perfekt paper (Sec. 3, Fig. 3, Table 1): its
+yardstick, downstream closure and published numbers; the data come from :mod:`.generation`."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -14,24 +16,10 @@ from perfekt_bench import (
     OmniscientColumn,
     Task,
     Triplets,
-    hookimpl,
 )
 
-#: Our choice for the paper's Table 4, which is not available (README, "The analytic task").
-#: The fast small population is displaced into the middle of the large one (x ≈ 0.2) while the
-#: full small population sits apart (x ≈ 3): the geometry in which MMD-only refinement moves
-#: objects of the large population into the small one, as the paper's Fig. 4 shows.
-PARAMETERS: dict[str, Any] = {
-    "fraction_large": 0.85,
-    "mean_large": [0.0, 0.0],
-    "cov_large": [[1.5129, 0.0], [0.0, 1.0]],
-    "mean_small": [2.0, 3.0],
-    "cov_small": [[0.02, 0.0], [0.0, 0.02]],
-    "cov_full": [[0.10, 0.0], [0.0, 0.02]],
-    "cov_fast": [[0.10, 0.0], [0.0, 0.02]],
-    "bias_full": [1.0, 0.0],
-    "bias_fast": [-1.8, 0.0],
-}
+from . import generation
+from .generation import PARAMETERS
 
 #: Fast Perfekt paper, Table 3: the MMD kernel bandwidth of the refined feature x. The
 #: paper's rule on our data gives 1.349–1.362.
@@ -113,30 +101,19 @@ class AnalyticMixture(Task):
             conditional=(OmniscientColumn("g", "x_gen", OMNISCIENT_BANDWIDTHS["x_gen"]),
                          OmniscientColumn("x", "x", RESPONSE_BANDWIDTH, minus="x_gen")),
             closure=DownstreamClosure(
-                "perfekt_bench_tasks.analytic:small_population_fraction", FULLSIM_TEMPLATES,
+                "perfekt_bench_tasks.analytic.task:small_population_fraction", FULLSIM_TEMPLATES,
                 "fraction of the small population from a two-template maximum-likelihood fit "
                 "of x (fullsim's population shapes)"),
         )
 
+    def source_modules(self) -> list[ModuleType]:
+        return [generation]
+
     def generate(self, size: int, seed: int, *, progress: bool = False) -> Triplets:
-        """Sample GT, smear it twice with independent noise, bias the small population."""
-        p = PARAMETERS
-        rng = np.random.default_rng([seed, 0xA7A])
-        n_large = int(round(p["fraction_large"] * size))
-        small = np.zeros(size, dtype=bool)
-        small[n_large:] = True
-        gt = np.concatenate([
-            rng.multivariate_normal(p["mean_large"], p["cov_large"], n_large),
-            rng.multivariate_normal(p["mean_small"], p["cov_small"], size - n_large)])
-        full = gt + rng.multivariate_normal([0.0, 0.0], p["cov_full"], size)
-        fast = gt + rng.multivariate_normal([0.0, 0.0], p["cov_fast"], size)
-        full[small] += p["bias_full"]
-        fast[small] += p["bias_fast"]
-        order = rng.permutation(size)
-        col = lambda a, j: a[order, j:j + 1].astype(np.float32)  # noqa: E731
-        return Triplets(g=col(gt, 0), x_fast=col(fast, 0), x_full=col(full, 0),
-                        h_fast=col(fast, 1), h_full=col(full, 1),
-                        names=self.feature_names, paired=True, source=f"{self.name} generator")
+        """Sample GT, smear it twice with independent noise, bias the small population
+        (:func:`.generation.sample`)."""
+        arrays = generation.sample(size, seed)
+        return Triplets.from_arrays(arrays, self.feature_names, source=f"{self.name} generator")
 
 
 def small_population_fraction(sample, *, large, small) -> list[Measurement]:
@@ -175,8 +152,3 @@ def small_population_fraction(sample, *, large, small) -> list[Measurement]:
     u = delta / ((1 - f) * p_large + f * p_small)
     error = np.sqrt(np.sum(w**2 * u**2)) / np.sum(w * u**2)
     return [Measurement("small-population fraction", f, float(error))]
-
-
-@hookimpl
-def perfekt_bench_register_tasks(registry):
-    registry.add(AnalyticMixture)
