@@ -4,9 +4,9 @@ FPD and KPD are defined by R. Kansal et al., "Evaluating generative models in hi
 physics", Phys. Rev. D 107, 076017 (2023), arXiv:2211.10295, and implemented in the JetNet
 package (``jetnet.evaluation.fpd`` / ``kpd``, jetnet 0.2.5). The CMS FastSim refinement paper
 (Bein et al., "Refining fast simulation using machine learning", EPJ Web Conf. 295, 09032
-(2024), Sec. 4 and Table 1) quotes both, ×10³, on the
-four DeepJet discriminators (not logit-transformed) for FastSim, refined FastSim and a second
-FullSim half against FullSim: exactly the three candidates of a perfekt-bench run.
+(2024), Sec. 4 and Table 1) quotes both, in units of 10⁻³, on the four DeepJet discriminators
+(not logit-transformed) for FastSim, refined FastSim and a second FullSim half against FullSim:
+exactly the three candidates of a perfekt-bench run.
 
 jetnet is imported only when a value is computed: it pulls torch, energyflow and numba, and
 numba compiles KPD's kernel on the first call of each process (a few seconds).

@@ -47,15 +47,15 @@ PAPER_NETWORK = {"n_blocks": 2, "width": 64, "lr": 1e-4, "batch_size": 2048, "ep
                  "patience": 10}
 
 PAPER_TABLE1 = """\
-Fast Perfekt paper, Table 1 (fullsim vs …; ×10³ for MMDs and MSE). The paper's Table 4 data
+Fast Perfekt paper, Table 1 (fullsim vs …; MMDs and MSE in units of 10⁻³). The paper's Table 4 data
 parameters are not public: our data set is a re-creation (README), so compare patterns, not
 digits. The paper's "χ²/ndof" column reads as a total χ² (see our `chi2`).
 
 | | fastsim | refined (MMD-only) | refined (2-stage) |
 |---|---|---|---|
-| omniscient MMD_b | 38.39 ± 2.90 | 45.11 ± 3.03 | 0.33 ± 0.17 |
-| MMD_b | 39.07 ± 3.70 | 0.41 ± 0.30 | 0.23 ± 0.15 |
-| MSE | 1384 ± 63 | 602 ± 24 | 200 ± 6 |
+| omniscient MMD_b [10⁻³] | 38.39 ± 2.90 | 45.11 ± 3.03 | 0.33 ± 0.17 |
+| MMD_b [10⁻³] | 39.07 ± 3.70 | 0.41 ± 0.30 | 0.23 ± 0.15 |
+| MSE [10⁻³] | 1384 ± 63 | 602 ± 24 | 200 ± 6 |
 | χ²/ndof | 3493 | 28 | 20 |
 """
 

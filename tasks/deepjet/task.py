@@ -47,10 +47,10 @@ QUICK_CMS_MDMM = {"epsilon": 0.18, "lambda_init": 0.0}
 
 #: CMS paper, Table 1
 PAPER_TABLE1 = """\
-CMS FastSim refinement paper, Table 1 (FullSim vs …; ×10³; ≈ 6 M T1tttt jet triplets and 6 M
-tt̄, real CMS FullSim and FastSim, MDMM with ε = 0.084, GPU training):
+CMS FastSim refinement paper, Table 1 (FullSim vs …; FPD and KPD in units of 10⁻³; ≈ 6 M
+T1tttt jet triplets and 6 M tt̄, real CMS FullSim and FastSim, MDMM with ε = 0.084, GPU training):
 
-| FullSim vs … | FPD ×10³ | KPD ×10³ | FPD ×10³ (tt̄) | KPD ×10³ (tt̄) |
+| FullSim vs … | FPD [10⁻³] | KPD [10⁻³] | FPD [10⁻³] (tt̄) | KPD [10⁻³] (tt̄) |
 |---|---|---|---|---|
 | FastSim | 0.801 ± 0.046 | 1.07 ± 0.58 | 0.540 ± 0.036 | 0.927 ± 0.448 |
 | FastSim refined | 0.071 ± 0.025 | 0.083 ± 0.418 | 0.065 ± 0.025 | −0.127 ± 0.164 |
