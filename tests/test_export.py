@@ -66,7 +66,32 @@ def assert_reproduces(model_path, run_dir, *, weights: bool):
             assert (np.abs(out.x - refined[rows]) <= RTOL * scale).all()
 
 
-@pytest.mark.parametrize("refiner", HOST.refiners.names())
+def offers_module(name):
+    """Whether the refiner overrides :meth:`Refiner.export_module` (its default refuses)."""
+    return HOST.refiner_class(name).export_module is not Refiner.export_module
+
+
+EXPORTING = [name for name in HOST.refiners.names() if offers_module(name)]
+NOT_EXPORTING = [name for name in HOST.refiners.names() if not offers_module(name)]
+
+
+def test_the_builtins_that_export_are_the_network_refiners():
+    assert {"identity", "mse", "onestage", "twostage", "huber-mmd", "dctr"} <= set(EXPORTING)
+    assert {"qrc", "gen2reco"} <= set(NOT_EXPORTING)
+
+
+@pytest.mark.parametrize("refiner", NOT_EXPORTING)
+def test_a_refiner_without_a_module_is_refused_in_one_line(refiner, dirs, tmp_path, capsys):
+    result = smoke_run(dirs, refiner=refiner)
+    path = tmp_path / "model.onnx"
+    assert main(["export", str(result.run_dir), "--onnx", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"refiner {refiner!r} cannot be exported to ONNX" in err
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("refiner", EXPORTING)
 def test_every_builtin_exports_from_the_cli(refiner, dirs, tmp_path, capsys):
     result = smoke_run(dirs, refiner=refiner)
     path = tmp_path / "model.onnx"
