@@ -297,6 +297,8 @@ def test_jets_delphes_file(jets_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not REAL_DELPHES.is_file(),
+                    reason=f"shared test data not found: {REAL_DELPHES}")
 def test_jets_real_delphes_file_with_a_gen_option(jets_run, tmp_path, capsys):
     assert refine(jets_run, "--input", REAL_DELPHES, "--output", tmp_path / "o.root") == 0
     with uproot.open(tmp_path / "o.root") as f:
