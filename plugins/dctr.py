@@ -28,6 +28,8 @@ from perfekt_bench import (
 )
 from perfekt_bench.training import epoch_hyperparameters
 
+from .mlp import standardisation
+
 _CHUNK = 65536
 
 
@@ -108,9 +110,8 @@ class DCTRRefiner(Refiner):
         device = torch.device(self.device)
         fast_tr, full_tr = _inputs(train.g, train.x_fast), _inputs(train.g, train.x_full)
         both = np.concatenate([fast_tr, full_tr])
-        std = both.std(0)
-        self.input_mean_ = both.mean(0).astype(np.float32)
-        self.input_scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
+        mean, scale = standardisation(both)
+        self.input_mean_, self.input_scale_ = mean.astype(np.float32), scale.astype(np.float32)
         to_t = lambda a: torch.as_tensor(self._standardise(a), device=device)  # noqa: E731
         fast, full = to_t(fast_tr), to_t(full_tr)
         fast_va = to_t(_inputs(validation.g, validation.x_fast))

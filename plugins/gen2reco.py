@@ -19,7 +19,7 @@ import numpy as np
 from perfekt_bench import EarlyStopping, Hyperparameter, Refinement, Refiner, Search, hookimpl
 from perfekt_bench.training import epoch_hyperparameters
 
-from .mlp import batch_indices, mlp
+from .mlp import batch_indices, mlp, standardisation
 
 #: Chen et al.: the quantile head is trained at 0.5 + 0.341, one σ above the median
 QUANTILE = 0.841
@@ -104,8 +104,8 @@ class Gen2RecoRefiner(Refiner):
 
         device = torch.device(self.device)
         g, x = np.asarray(train.g, np.float64), np.asarray(train.x_full, np.float64)
-        self.g_mean_, self.g_scale_ = _scaling(g)
-        self.x_mean_, self.x_scale_ = _scaling(x)
+        self.g_mean_, self.g_scale_ = standardisation(g)
+        self.x_mean_, self.x_scale_ = standardisation(x)
         to_t = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=device)  # noqa: E731
         g_tr, x_tr = to_t(self._standard_g(train.g)), to_t(self._standard_x(train.x_full))
         g_va = to_t(self._standard_g(validation.g))
@@ -223,12 +223,6 @@ class Gen2RecoRefiner(Refiner):
 
 
 _SCALING = ("g_mean_", "g_scale_", "x_mean_", "x_scale_")
-
-
-def _scaling(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    std = a.std(0) if len(a) else np.ones(a.shape[1])
-    return (a.mean(0) if len(a) else np.zeros(a.shape[1]),
-            np.where(std > 0, std, 1.0))
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -17,6 +17,18 @@ def mlp(n_inputs: int, n_outputs: int, n_hidden: int, width: int, negative_slope
     return nn.Sequential(*layers)
 
 
+def standardisation(a):
+    """Per-column mean and scale of the rows of ``a`` (numpy, at least 2-D): the standard
+    deviation, 1 where it is 0 (a constant column passes through unscaled); 0 and 1 for no
+    rows."""
+    import numpy as np
+
+    if not len(a):
+        return np.zeros(a.shape[1]), np.ones(a.shape[1])
+    std = a.std(0)
+    return a.mean(0), np.where(std > 0, std, 1.0)
+
+
 def batch_indices(n: int, batch_size: int, max_batches: int | None, generator):
     """One epoch's batches: a permutation of ``n`` rows drawn with ``generator`` (a
     ``torch.Generator``), cut into ``batch_size`` rows (at least one batch; the remainder is

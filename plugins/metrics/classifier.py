@@ -24,7 +24,7 @@ import numpy as np
 
 from perfekt_bench import Metric, MetricValue
 
-from ..mlp import mlp
+from ..mlp import mlp, standardisation
 from .distribution import omniscient_columns
 
 
@@ -126,8 +126,8 @@ class ClassifierTwoSampleTest(Metric):
         rng = np.random.default_rng(self.SEED)
         parts = _split(n, self.SPLIT, rng)
         train, val, test = (np.concatenate([idx, idx + n]) for idx in parts)
-        mean, std = inputs[train].mean(0), inputs[train].std(0)
-        inputs = ((inputs - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+        mean, scale = standardisation(inputs[train])
+        inputs = ((inputs - mean) / scale).astype(np.float32)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.SEED)
