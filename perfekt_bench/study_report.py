@@ -50,18 +50,36 @@ def trial_doc(trial: Any, objectives: Sequence[Objective]) -> dict[str, Any]:
 def summary(study: Any, objectives: Sequence[Objective], *, setup: dict[str, Any],
             storage: str, pruning: str, counts: dict[str, int]) -> dict[str, Any]:
     """The study's JSON summary: what was tuned, how, the trials by state, the share pruned,
-    the wall time from the first trial's start to the last one's end, and the best."""
-    trials = study.get_trials(deepcopy=False)
-    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
-    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    the wall time (:func:`busy_seconds`), and the best."""
     done = counts.get("complete", 0) + counts.get("pruned", 0)
     return {"study": study.study_name, "storage": storage, **setup,
             "objectives": [{"name": o.name, "direction": o.direction} for o in objectives],
             "pruning": pruning, "trials": counts,
             "pruned_share": counts.get("pruned", 0) / done if done else None,
-            "wall_seconds": (max(ends) - min(starts)).total_seconds() if starts and ends
-            else None,
+            "wall_seconds": busy_seconds(study),
             "best": [trial_doc(t, objectives) for t in best_trials(study, objectives)]}
+
+
+def busy_seconds(study: Any) -> float | None:
+    """The study's wall time: how long at least one of its finished (complete or pruned)
+    trials was running. A study resumed hours later does not count the pause, and a failed
+    trial does not count, since a trial whose worker was killed is only marked failed when
+    the study next starts."""
+    from optuna.trial import TrialState
+
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if t.datetime_start is not None and t.datetime_complete is not None)
+    if not spans:
+        return None
+    total, (start, end) = 0.0, spans[0]
+    for s, e in spans[1:]:
+        if s > end:
+            total += (end - start).total_seconds()
+            start, end = s, e
+        else:
+            end = max(end, e)
+    return total + (end - start).total_seconds()
 
 
 def write_summary(folder: Path, doc: dict[str, Any]) -> Path:

@@ -185,6 +185,37 @@ def test_pruning_stops_bad_trials_and_keeps_them_as_pruned(tmp_path, host, prune
     assert "pruning: " + pruner in result.pruning
 
 
+def test_wall_time_counts_the_time_trials_ran_not_a_pause_between_sessions():
+    import datetime as dt
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import FrozenTrial, TrialState
+
+    from perfekt_bench.study_report import busy_seconds
+
+    t0 = dt.datetime(2026, 11, 30, 22, 0)
+
+    def trial(number, state, start, seconds):
+        return FrozenTrial(number=number, state=state, value=1.0 if state is TrialState.COMPLETE
+                           else None, values=None, datetime_start=t0 + dt.timedelta(seconds=start),
+                           datetime_complete=t0 + dt.timedelta(seconds=start + seconds),
+                           params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                           user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=number)
+
+    study = optuna.create_study()
+    assert busy_seconds(study) is None
+    # first session: two workers, overlapping trials 0-100 s and 50-160 s
+    study.add_trial(trial(0, TrialState.COMPLETE, 0, 100))
+    study.add_trial(trial(1, TrialState.PRUNED, 50, 110))
+    # a trial whose worker was killed, marked failed when the study resumed two hours later
+    study.add_trial(trial(2, TrialState.FAIL, 120, 7200))
+    # second session: one trial inside another
+    study.add_trial(trial(3, TrialState.COMPLETE, 7300, 300))
+    study.add_trial(trial(4, TrialState.COMPLETE, 7400, 60))
+    assert busy_seconds(study) == pytest.approx(160 + 300)
+
+
 def test_several_objectives_give_a_pareto_front_and_no_pruning(tmp_path, host):
     result = tune(config(tmp_path, trials=4, objectives=["mmd", "mse"], plots=True), host=host)
     assert "cannot prune" in result.pruning
