@@ -92,7 +92,8 @@ def test_ctrl_c_during_generation_says_what_was_kept(tmp_path):
     """Ctrl-C while PYTHIA parts are being made: the finished parts stay for resuming, and the
     command says so (exit 130, no traceback)."""
     cache = tmp_path / "cache"
-    proc = subprocess.Popen([sys.executable, "-m", "perfekt_bench", "data", "generate",
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "perfekt_bench",
+                             "data", "generate",
                              "--task", "jets", "--size", "30000", "--workers", "1",
                              "--cache-dir", str(cache), "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -102,7 +103,12 @@ def test_ctrl_c_during_generation_says_what_was_kept(tmp_path):
         time.sleep(0.2)
     assert list(cache.rglob("part-*.parquet")), "no part was finished in time"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # say where it was stuck: faulthandler prints the stacks
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=60)
+        pytest.fail(f"still running 120 s after Ctrl-C; its stacks:\n{err[-8000:]}")
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]

@@ -6,7 +6,11 @@ the tests marked slow run PYTHIA on a few hundred events at most.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +128,35 @@ def test_interrupted_run_resumes_without_duplicates(stand_in, tmp_path, monkeypa
     assert stand_in == list(range(2, n_parts))
     for name, mtime in mtimes.items():
         assert (tmp_path / name).stat().st_mtime_ns == mtime
+
+
+class _CtrlCWhileDeleted:
+    """Presses Ctrl-C (SIGINT to this process) while Python deletes it: the KeyboardInterrupt
+    is raised inside ``__del__``, where Python drops it."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here, inside __del__
+
+
+def test_ctrl_c_that_python_drops_still_stops_generation(stand_in, tmp_path, monkeypatch):
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    hook = sys.unraisablehook
+    stand_in_make = generation.make_part
+
+    def ctrl_c_lost_in_part_1(seed, part, events_per_part):
+        if part == 1:
+            _CtrlCWhileDeleted()  # made and deleted at once
+        return stand_in_make(seed, part, events_per_part)
+
+    monkeypatch.setattr(generation, "make_part", ctrl_c_lost_in_part_1)
+    with pytest.raises(KeyboardInterrupt):
+        generate(10_000, 5, workdir=tmp_path, events_per_part=10)
+    assert stand_in == [0, 1]  # stopped after the part in which Ctrl-C was pressed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [part_path(tmp_path, i).name
+                                                          for i in (0, 1)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert sys.unraisablehook is hook  # and so is the hook for dropped exceptions
 
 
 def test_interrupted_write_leaves_no_part(stand_in, tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ import queue
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -272,6 +273,8 @@ def _collect_parts(recipe: Recipe, n_jets: int, seed: int, workers: int, workdir
         done[part.index] = part
         bar.update(min(part.n_rows, n_jets - bar.n))
 
+    interrupted = threading.Event()
+    restore_ctrl_c = _remember_ctrl_c(interrupted)
     try:
         while not enough():
             while want_more():
@@ -284,9 +287,10 @@ def _collect_parts(recipe: Recipe, n_jets: int, seed: int, workers: int, workdir
                 in_flight.add(index)
                 executor.submit(_part_to_file,
                                 (recipe, seed, index, events_per_part, str(workdir)))
+                _raise_if_interrupted(interrupted)
             if not in_flight:
                 continue
-            result = _get(finished)
+            result = _get(finished, interrupted)
             if isinstance(result, BaseException):
                 raise result
             in_flight.discard(result.index)
@@ -298,6 +302,7 @@ def _collect_parts(recipe: Recipe, n_jets: int, seed: int, workers: int, workdir
                     _MAX_EVENTS_WITHOUT_JETS, events_per_part):
                 raise DataError(f"{sum(p.n_events for p in done.values())} events gave no "
                                 f"{recipe.unit}; check the PYTHIA settings and the cuts")
+        _raise_if_interrupted(interrupted)
     except BaseException as exc:
         if executor is not None:
             executor.terminate()
@@ -312,6 +317,7 @@ def _collect_parts(recipe: Recipe, n_jets: int, seed: int, workers: int, workdir
         elif executor is not None:
             executor.close()
     finally:
+        restore_ctrl_c()
         bar.close()
         _remove_stale(workdir)
     parts, rows = [], 0
@@ -329,10 +335,46 @@ def _remove_stale(workdir: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _get(finished: queue.Queue):
+def _get(finished: queue.Queue, interrupted: threading.Event):
     """Wait for the next finished part, staying responsive to Ctrl-C."""
     while True:
+        _raise_if_interrupted(interrupted)
         try:
             return finished.get(timeout=0.5)
         except queue.Empty:
             continue
+
+
+def _remember_ctrl_c(interrupted: threading.Event) -> Callable[[], None]:
+    """Make Ctrl-C set ``interrupted`` as well as raise KeyboardInterrupt, and return what
+    undoes it. Python drops an exception raised while a ``__del__`` method or a weakref
+    callback runs (printing "Exception ignored in …" and its traceback), so a Ctrl-C landing
+    there would be lost and generation would go on; the loop checks the flag after every part,
+    and such a dropped KeyboardInterrupt is not printed, since it is not lost. Only in the main
+    thread, and only where Ctrl-C has Python's default handler (a caller that set its own
+    keeps it)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        return lambda: None
+    previous_hook = sys.unraisablehook
+
+    def on_ctrl_c(signum, frame):
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    def on_dropped(unraisable):
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+
+    def undo() -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = previous_hook
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    sys.unraisablehook = on_dropped
+    return undo
+
+
+def _raise_if_interrupted(interrupted: threading.Event) -> None:
+    if interrupted.is_set():
+        raise KeyboardInterrupt
