@@ -87,6 +87,12 @@ def test_kills_at_every_moment_leave_no_debris(tmp_path):
     assert left > 0  # and some left debris that the next command removed
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child: Ctrl-C's default action, whatever this test process inherited (a shell
+    starts background jobs, such as a CI script run with `&`, with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_generation_says_what_was_kept(tmp_path):
     """Ctrl-C while PYTHIA parts are being made: the finished parts stay for resuming, and the
@@ -97,7 +103,8 @@ def test_ctrl_c_during_generation_says_what_was_kept(tmp_path):
                              "--task", "jets", "--size", "30000", "--workers", "1",
                              "--cache-dir", str(cache), "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=os.environ | {"OMP_NUM_THREADS": "1"})
+                            env=os.environ | {"OMP_NUM_THREADS": "1"},
+                            preexec_fn=_ctrl_c_as_in_a_terminal)
     deadline = time.monotonic() + 300
     while not list(cache.rglob("part-*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -139,8 +139,17 @@ class _CtrlCWhileDeleted:
         time.sleep(0.05)  # the handler runs here, inside __del__
 
 
-def test_ctrl_c_that_python_drops_still_stops_generation(stand_in, tmp_path, monkeypatch):
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+@pytest.fixture
+def ctrl_c_as_in_a_terminal():
+    """Python's own Ctrl-C handler, whatever this process inherited (a shell starts background
+    jobs with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_that_python_drops_still_stops_generation(stand_in, tmp_path, monkeypatch,
+                                                         ctrl_c_as_in_a_terminal):
     hook = sys.unraisablehook
     stand_in_make = generation.make_part
 
