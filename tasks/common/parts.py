@@ -287,7 +287,6 @@ def _collect_parts(recipe: Recipe, n_jets: int, seed: int, workers: int, workdir
                 in_flight.add(index)
                 executor.submit(_part_to_file,
                                 (recipe, seed, index, events_per_part, str(workdir)))
-                _raise_if_interrupted(interrupted)
             if not in_flight:
                 continue
             result = _get(finished, interrupted)
