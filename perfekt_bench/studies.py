@@ -84,7 +84,7 @@ def open_storage(storage: str) -> Any:
 
     if is_url(storage):
         try:
-            return optuna.storages.RDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
+            return _open_database(storage)
         except ImportError as exc:
             raise ConfigurationError(
                 f"--storage {storage_label(storage)}: SQLAlchemy needs a database driver that "
@@ -102,6 +102,33 @@ def open_storage(storage: str) -> Any:
         raise ConfigurationError(f"--storage {storage}: cannot open the journal file: "
                                  f"{exc}") from exc
     return optuna.storages.journal.JournalStorage(backend)
+
+
+#: how often opening a new database is retried when another process creates its tables too
+SCHEMA_RACE_TRIES = 6
+
+
+def _open_database(url: str) -> Any:
+    """``RDBStorage`` on ``url``, retried while other processes create the same new database's
+    tables: Optuna creates them and stamps the schema version unguarded, so two commands opening
+    a new database at once fail half the time with "table … already exists" or a unique
+    constraint on ``alembic_version`` (optuna/optuna#1092, #4621). A retry finds the tables the
+    winner made."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    attempt = 0
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except (IntegrityError, OperationalError, ProgrammingError) as exc:
+            attempt += 1
+            message = str(exc)
+            raced = (isinstance(exc, IntegrityError) or "already exists" in message
+                     or "database is locked" in message)
+            if not raced or attempt == SCHEMA_RACE_TRIES:
+                raise
+            time.sleep(0.1 * 2**attempt)
 
 
 def sampler(seed: int, worker: int, existing: int, trials: int) -> Any:

@@ -107,6 +107,34 @@ def test_sqlite_storage_resumes_after_the_command_was_killed(tmp_path):
     assert victim.number == 0
 
 
+
+#: opens a storage at a moment given as a wall-clock time, so that processes start it together
+_OPEN_AT = ("import sys, time\n"
+            "from perfekt_bench.studies import open_storage\n"
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+            "open_storage(sys.argv[1])\n")
+
+
+def open_together(url, processes=3):
+    """``processes`` processes open the storage ``url`` at nearly the same moment, 15 ms apart
+    (the widest window: started exactly together, SQLite's locks mostly serialise them); their
+    exit codes and error output."""
+    start = time.time() + 4.0  # after every process has imported optuna
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, url, str(start + 0.015 * k)],
+                              stderr=subprocess.PIPE, text=True) for k in range(processes)]
+    return [(proc.wait(timeout=120), proc.stderr.read()) for proc in procs]
+
+
+def test_commands_opening_a_new_sqlite_database_at_once_all_succeed(tmp_path):
+    """Optuna creates a new database's tables unguarded; without retrying, two processes
+    opening one at the same moment fail about half the time."""
+    for attempt in range(6):
+        url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
+        for code, err in open_together(url):
+            assert code == 0, err
+        assert open_storage(url).get_all_studies() == []
+
+
 # -- a real PostgreSQL server --------------------------------------------------------------
 
 
@@ -172,3 +200,23 @@ def test_an_unreachable_database_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err  # checked before the data are even generated
     assert err.startswith("perfekt-bench: error: --storage postgresql+psycopg2://nobody@")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_commands_opening_a_new_postgresql_database_at_once_all_succeed(postgres_url):
+    import psycopg2
+
+    base, query = postgres_url.split("?", 1)
+    admin = psycopg2.connect(dbname="postgres", user=base.split("//")[1].split("@")[0],
+                             host=query.removeprefix("host="))
+    admin.autocommit = True
+    try:
+        for attempt in range(4):
+            name = f"new_{attempt}"
+            with admin.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {name}")
+            url = f"{base.rsplit('/', 1)[0]}/{name}?{query}"
+            for code, err in open_together(url):
+                assert code == 0, err
+            assert open_storage(url).get_all_studies() == []
+    finally:
+        admin.close()
