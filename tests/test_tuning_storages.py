@@ -107,7 +107,6 @@ def test_sqlite_storage_resumes_after_the_command_was_killed(tmp_path):
     assert victim.number == 0
 
 
-
 #: opens a storage at a moment given as a wall-clock time, so that processes start it together
 _OPEN_AT = ("import sys, time\n"
             "from perfekt_bench.studies import open_storage\n"
@@ -204,17 +203,18 @@ def test_an_unreachable_database_is_a_one_line_error(tmp_path, capsys):
 
 def test_commands_opening_a_new_postgresql_database_at_once_all_succeed(postgres_url):
     import psycopg2
+    from sqlalchemy.engine import make_url
 
-    base, query = postgres_url.split("?", 1)
-    admin = psycopg2.connect(dbname="postgres", user=base.split("//")[1].split("@")[0],
-                             host=query.removeprefix("host="))
+    server = make_url(postgres_url)
+    admin = psycopg2.connect(dbname=server.database, user=server.username,
+                             host=server.query["host"])
     admin.autocommit = True
     try:
         for attempt in range(4):
             name = f"new_{attempt}"
             with admin.cursor() as cursor:
                 cursor.execute(f"CREATE DATABASE {name}")
-            url = f"{base.rsplit('/', 1)[0]}/{name}?{query}"
+            url = server.set(database=name).render_as_string(hide_password=False)
             for code, err in open_together(url):
                 assert code == 0, err
             assert open_storage(url).get_all_studies() == []
